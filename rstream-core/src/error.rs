@@ -1,0 +1,184 @@
+//! The one error type of `rstream-core`.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::proto::ErrorCode;
+
+/// Everything that can go wrong in the runtime.
+///
+/// Engine refusals keep the engine's code and message ([`Error::Engine`]);
+/// [`Error::is_retryable`] tells whether trying again later may help. No
+/// variant ever carries a token, a stream secret or a webhook secret.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid, incomplete or asks for something this
+    /// runtime cannot honour. The message names the setting to fix.
+    #[error("configuration error: {0}")]
+    Config(String),
+
+    /// A socket or file operation failed.
+    #[error("I/O error while {context}: {source}")]
+    Io {
+        /// What the runtime was doing.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// TLS could not be set up or the handshake failed.
+    #[error("TLS error: {0}")]
+    Tls(String),
+
+    /// An operation did not finish in time. Retrying is safe.
+    #[error("timed out after {after:?} while {operation}")]
+    Timeout {
+        /// What the runtime was waiting for.
+        operation: String,
+        /// How long it waited.
+        after: Duration,
+    },
+
+    /// The peer broke the wire protocol (malformed, oversize or unexpected
+    /// frame, invalid heartbeat acknowledgement, ...).
+    #[error("protocol error: {0}")]
+    Protocol(String),
+
+    /// The engine refused the request.
+    #[error("the engine refused the request: {message} ({})", EngineCodeDisplay(*.code))]
+    Engine {
+        /// The engine's error code, as a raw protocol value (see [`ErrorCode`]).
+        code: i32,
+        /// The engine's message.
+        message: String,
+    },
+
+    /// The control channel, tunnel or stream is closed.
+    #[error("closed: {0}")]
+    Closed(String),
+}
+
+struct EngineCodeDisplay(i32);
+
+impl fmt::Display for EngineCodeDisplay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match ErrorCode::try_from(self.0) {
+            Ok(code) => write!(f, "code {} {}", self.0, code.as_str_name()),
+            Err(_) => write!(f, "code {}", self.0),
+        }
+    }
+}
+
+impl Error {
+    /// Builds an [`Error::Io`] with a description of what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Builds an [`Error::Timeout`].
+    pub fn timeout(operation: impl Into<String>, after: Duration) -> Self {
+        Error::Timeout {
+            operation: operation.into(),
+            after,
+        }
+    }
+
+    /// Builds an [`Error::Engine`] from a code and a message.
+    pub fn engine(code: i32, message: impl Into<String>) -> Self {
+        Error::Engine {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// Builds an [`Error::Protocol`].
+    pub fn protocol(message: impl Into<String>) -> Self {
+        Error::Protocol(message.into())
+    }
+
+    /// Builds an [`Error::Config`].
+    pub fn config(message: impl Into<String>) -> Self {
+        Error::Config(message.into())
+    }
+
+    /// The engine's error code, when the engine refused the request and the
+    /// code is one this protocol version knows.
+    pub fn engine_code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Engine { code, .. } => ErrorCode::try_from(*code).ok(),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same thing again later may succeed: transport
+    /// failures, timeouts, and the engine codes 6000 (service unavailable),
+    /// 7000 (capacity exhausted) and 9000 (internal).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Io { .. } | Error::Tls(_) | Error::Timeout { .. } => true,
+            Error::Engine { code, .. } => matches!(
+                ErrorCode::try_from(*code),
+                Ok(ErrorCode::ServiceUnavailable
+                    | ErrorCode::CapacityExhausted
+                    | ErrorCode::Internal)
+            ),
+            _ => false,
+        }
+    }
+
+    /// Whether the engine refused our credentials (code 1000).
+    pub fn is_unauthorized(&self) -> bool {
+        self.engine_code() == Some(ErrorCode::Unauthorized)
+    }
+
+    /// Whether this is a timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+
+    /// Whether this is a protocol violation by the peer.
+    pub fn is_protocol(&self) -> bool {
+        matches!(self, Error::Protocol(_))
+    }
+}
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retryable_classification() {
+        assert!(Error::io("x", std::io::ErrorKind::ConnectionReset.into()).is_retryable());
+        assert!(Error::timeout("x", Duration::from_secs(1)).is_retryable());
+        assert!(Error::Tls("handshake".into()).is_retryable());
+        for code in [6000, 7000, 9000] {
+            assert!(Error::engine(code, "m").is_retryable(), "{code}");
+        }
+        for code in [0, 1000, 2000, 2010, 2020, 2030, 3000, 4000, 5000, 12345] {
+            assert!(!Error::engine(code, "m").is_retryable(), "{code}");
+        }
+        assert!(!Error::protocol("bad").is_retryable());
+        assert!(!Error::config("bad").is_retryable());
+        assert!(!Error::Closed("x".into()).is_retryable());
+    }
+
+    #[test]
+    fn engine_error_display_names_code() {
+        let e = Error::engine(1000, "invalid token");
+        assert!(e.is_unauthorized());
+        let text = e.to_string();
+        assert!(text.contains("invalid token"), "{text}");
+        assert!(text.contains("1000"), "{text}");
+        assert!(text.contains("UNAUTHORIZED"), "{text}");
+        assert_eq!(Error::engine(4242, "x").engine_code(), None);
+        assert!(Error::engine(4242, "x").to_string().contains("code 4242"));
+    }
+}

@@ -1,0 +1,1 @@
+//! Sign and verify rstream webhooks.

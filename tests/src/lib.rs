@@ -1,0 +1,1 @@
+//! A local rstream engine for tests, examples and benchmarks. Never for production.
