@@ -15,3 +15,6 @@ pub mod error;
 pub mod proto;
 
 pub use error::{Error, Result};
+pub mod secret;
+
+pub use secret::Secret;
