@@ -319,6 +319,7 @@ pub struct OpenTunnelRsp {
 pub mod open_tunnel_rsp {
     /// The created tunnel or the error.
     #[derive(Clone, PartialEq, prost::Oneof)]
+    #[allow(clippy::large_enum_variant)] // mirrors the protobuf oneof
     pub enum Payload {
         /// The tunnel as created.
         #[prost(message, tag = "2")]
@@ -483,6 +484,7 @@ pub struct Message {
 pub mod message {
     /// What a frame carries.
     #[derive(Clone, PartialEq, prost::Oneof)]
+    #[allow(clippy::large_enum_variant)] // mirrors the protobuf oneof
     pub enum Payload {
         /// See [`super::OpenControlChannelReq`].
         #[prost(message, tag = "1")]
