@@ -18,7 +18,7 @@ fn b(v: &Value) -> Option<bool> {
 
 fn strings(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| s(x)).collect())
+        .map(|a| a.iter().filter_map(s).collect())
         .unwrap_or_default()
 }
 
