@@ -16,5 +16,6 @@ pub mod proto;
 
 pub use error::{Error, Result};
 pub mod secret;
+pub mod transport;
 
 pub use secret::Secret;

@@ -1,0 +1,194 @@
+//! [`Connector`]: TCP, optional proxy tunnel and TLS, under one timeout.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use super::proxy::{ProxyRoute, authority};
+use super::stream::ProxiedStream;
+use super::{ProxySettings, TlsSettings, tls};
+use crate::Error;
+
+/// How long a whole connect (TCP, proxy tunnel, TLS handshake) may take
+/// unless [`Connector::with_connect_timeout`] says otherwise.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A TLS connection to an engine, possibly through a proxy.
+pub type TlsConnection = tokio_rustls::client::TlsStream<ProxiedStream>;
+
+/// Opens TLS connections to engines with one fixed set of settings.
+///
+/// The rustls configuration is built once, in [`Connector::new`], and shared
+/// by every connection, which lets rustls resume TLS sessions across them.
+/// Cloning is cheap and clones share that configuration.
+#[derive(Clone)]
+pub struct Connector {
+    inner: Arc<Inner>,
+    connect_timeout: Duration,
+}
+
+struct Inner {
+    config: Arc<ClientConfig>,
+    server_name: Option<ServerName<'static>>,
+    proxy: Option<ProxyRoute>,
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector")
+            .field("server_name", &self.inner.server_name)
+            .field("proxy", &self.inner.proxy)
+            .field("alpn", &self.inner.config.alpn_protocols)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// Builds a connector: loads the roots, CA, client identity and proxy
+    /// settings once, and offers `alpn` (normally
+    /// `vec![ALPN_RSTRM.to_vec()]`) in every handshake.
+    ///
+    /// Fails with [`Error::Config`] when a file cannot be read or parsed or
+    /// a setting is malformed, and with [`Error::Tls`] when rustls refuses
+    /// the resulting configuration.
+    pub fn new(
+        tls: &TlsSettings,
+        proxy: Option<ProxySettings>,
+        alpn: Vec<Vec<u8>>,
+    ) -> Result<Self, Error> {
+        let config = tls::client_config(tls, alpn)?;
+        let server_name = match tls.server_name.as_deref().map(str::trim) {
+            Some(name) if !name.is_empty() => Some(tls::server_name(name)?),
+            _ => None,
+        };
+        let proxy = match proxy {
+            Some(settings) => ProxyRoute::resolve(&settings, |name| std::env::var(name).ok())?,
+            None => None,
+        };
+        Ok(Connector {
+            inner: Arc::new(Inner {
+                config,
+                server_name,
+                proxy,
+            }),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+        })
+    }
+
+    /// Sets the bound on a whole connect (TCP, proxy tunnel, TLS handshake).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The bound on a whole connect.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The shared rustls configuration (its session cache included).
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.inner.config.clone()
+    }
+
+    /// Opens TCP (through the proxy when one applies) and TLS to
+    /// `host:port`.
+    ///
+    /// SNI and the verified name are the configured `server_name`, else
+    /// `host`. `connect_to` replaces the address actually dialled (like
+    /// curl's `--resolve`) while the name stays; through a proxy, the
+    /// tunnel is then requested to that address. `NO_PROXY` is checked
+    /// against `host`.
+    ///
+    /// Fails with [`Error::Timeout`] when the whole connect takes longer than
+    /// the connect timeout.
+    pub async fn connect(
+        &self,
+        host: &str,
+        port: u16,
+        connect_to: Option<SocketAddr>,
+    ) -> Result<TlsConnection, Error> {
+        let name = match &self.inner.server_name {
+            Some(name) => name.clone(),
+            None => tls::server_name(host)?,
+        };
+        self.connect_inner(host, port, name, connect_to).await
+    }
+
+    /// Like [`Connector::connect`], but SNI and the verified name are always
+    /// `server_name`, whatever the settings say. Used for an engine's
+    /// redirect to another endpoint, which is verified under its own name.
+    pub async fn connect_with_name(
+        &self,
+        host: &str,
+        port: u16,
+        server_name: &str,
+        connect_to: Option<SocketAddr>,
+    ) -> Result<TlsConnection, Error> {
+        let name = tls::server_name(server_name)?;
+        self.connect_inner(host, port, name, connect_to).await
+    }
+
+    async fn connect_inner(
+        &self,
+        host: &str,
+        port: u16,
+        name: ServerName<'static>,
+        connect_to: Option<SocketAddr>,
+    ) -> Result<TlsConnection, Error> {
+        let target = authority(host, port);
+        let attempt = async {
+            let stream = self.open_stream(host, port, connect_to, &target).await?;
+            let name_text = name.to_str().into_owned();
+            tokio_rustls::TlsConnector::from(self.inner.config.clone())
+                .connect(name, stream)
+                .await
+                .map_err(|e| tls::handshake_error(e, &name_text, &target))
+        };
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::timeout(
+                format!("connecting to {target}"),
+                self.connect_timeout,
+            )),
+        }
+    }
+
+    async fn open_stream(
+        &self,
+        host: &str,
+        port: u16,
+        connect_to: Option<SocketAddr>,
+        target: &str,
+    ) -> Result<ProxiedStream, Error> {
+        let proxy = self
+            .inner
+            .proxy
+            .as_ref()
+            .and_then(|route| route.endpoint_for(host, port));
+        if let Some(endpoint) = proxy {
+            let tunnel_to = match connect_to {
+                Some(addr) => addr.to_string(),
+                None => target.to_owned(),
+            };
+            return endpoint.open(&tunnel_to).await;
+        }
+        let context = || format!("connecting to {target}");
+        let tcp = match connect_to {
+            Some(addr) => TcpStream::connect(addr).await,
+            None => {
+                TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)).await
+            }
+        }
+        .map_err(|e| Error::io(context(), e))?;
+        tcp.set_nodelay(true)
+            .map_err(|e| Error::io("setting TCP_NODELAY", e))?;
+        Ok(ProxiedStream::Tcp(tcp))
+    }
+}
