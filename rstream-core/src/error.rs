@@ -106,6 +106,30 @@ impl Error {
         Error::Config(message.into())
     }
 
+    /// A copy of this error, for when one failure must be reported to many
+    /// waiters (every tunnel of a failed control channel, say). I/O errors
+    /// keep their kind and message.
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::Config(m) => Error::Config(m.clone()),
+            Error::Io { context, source } => Error::Io {
+                context: context.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Tls(m) => Error::Tls(m.clone()),
+            Error::Timeout { operation, after } => Error::Timeout {
+                operation: operation.clone(),
+                after: *after,
+            },
+            Error::Protocol(m) => Error::Protocol(m.clone()),
+            Error::Engine { code, message } => Error::Engine {
+                code: *code,
+                message: message.clone(),
+            },
+            Error::Closed(m) => Error::Closed(m.clone()),
+        }
+    }
+
     /// The engine's error code, when the engine refused the request and the
     /// code is one this protocol version knows.
     pub fn engine_code(&self) -> Option<ErrorCode> {

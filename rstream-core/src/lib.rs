@@ -2,20 +2,50 @@
 //!
 //! `rstream-core` keeps an outbound TLS control channel to an rstream engine,
 //! creates tunnels on it, and hands every connection the engine routes to a
-//! tunnel to the application as a [`TunnelStream`]-like byte stream. It also
-//! dials private tunnels, forwards tunnels to local ports, and resolves
-//! configuration exactly like the rstream CLI and the other SDKs.
+//! tunnel to the application as a [`TunnelStream`]. It also dials private
+//! tunnels, forwards tunnels to local ports, and resolves configuration like
+//! the rstream CLI and the other SDKs.
 //!
-//! The protocol layer ([`proto`]) and configuration resolution ([`config`])
-//! are pure and free of I/O; the async parts are thin layers on top.
+//! ```no_run
+//! # async fn run() -> rstream_core::Result<()> {
+//! use rstream_core::{Client, TunnelOptions};
+//! use tokio::io::AsyncWriteExt;
+//!
+//! let client = Client::builder().engine("engine.example.com").token("tok_...").build()?;
+//! let control = client.connect().await?;
+//! let tunnel = control.create_tunnel(TunnelOptions::new().name("echo")).await?;
+//! println!("{}", tunnel.forwarding_address()); // rstrm://echo (unpublished)
+//! while let Some(mut stream) = tunnel.accept().await? {
+//!     tokio::spawn(async move {
+//!         let _ = stream.write_all(b"hello\n").await;
+//!     });
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! The protocol layer ([`proto`]) is pure and free of I/O; the async parts are
+//! thin layers on top.
 
 #![forbid(unsafe_code)]
 
+mod client;
+mod control;
+mod dial;
 pub mod error;
+mod options;
 pub mod proto;
-
-pub use error::{Error, Result};
 pub mod secret;
+mod stream;
 pub mod transport;
+mod tunnel;
 
+pub use client::{
+    AGENT, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_OPERATION_TIMEOUT,
+};
+pub use control::ControlChannel;
+pub use error::{Error, Result};
+pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions, forwarding_address};
 pub use secret::Secret;
+pub use stream::{StreamInfo, TunnelStream};
+pub use tunnel::{Accept, ForwardTarget, Tunnel};

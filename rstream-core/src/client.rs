@@ -1,0 +1,396 @@
+//! [`Client`]: how to reach the engine and who we are.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::proto::{self, ClientDetails, Message};
+use crate::transport::{
+    ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsConnection, TlsSettings,
+};
+use crate::{ControlChannel, Error, Secret, TunnelStream};
+
+/// Default bound on TCP connect + TLS handshake.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+/// Default bound on every wait for the engine.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default heartbeat interval.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
+/// The agent name this runtime reports to the engine.
+pub const AGENT: &str = "rstream-rust-runtime";
+
+/// A configured connection to an rstream engine.
+///
+/// Cheap to clone (an `Arc` inside), `Send + Sync`. Nothing touches the
+/// network until [`connect`](Client::connect) or [`dial`](Client::dial).
+///
+/// ```no_run
+/// # async fn run() -> rstream_core::Result<()> {
+/// use rstream_core::{Client, TunnelOptions};
+///
+/// let client = Client::builder()
+///     .engine("engine.example.com")
+///     .token("tok_...")
+///     .build()?;
+/// let control = client.connect().await?;
+/// let tunnel = control.create_tunnel(TunnelOptions::http().publish(true)).await?;
+/// println!("serving at {}", tunnel.forwarding_address());
+/// while let Some(stream) = tunnel.accept().await? {
+///     println!("new stream from {:?}", stream.info().source_ip);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<ClientInner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ClientInner {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) token: Option<Secret>,
+    pub(crate) connect_to: Option<SocketAddr>,
+    pub(crate) connector: Connector,
+    pub(crate) operation_timeout: Duration,
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) zero_rtt: bool,
+    pub(crate) agent: String,
+    pub(crate) version: String,
+}
+
+impl Client {
+    /// Starts a [`ClientBuilder`].
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    pub(crate) fn inner(&self) -> &ClientInner {
+        &self.inner
+    }
+
+    /// The engine address, `host:port`.
+    pub fn engine(&self) -> String {
+        if self.inner.host.contains(':') {
+            format!("[{}]:{}", self.inner.host, self.inner.port)
+        } else {
+            format!("{}:{}", self.inner.host, self.inner.port)
+        }
+    }
+
+    /// Opens a control channel to the engine.
+    pub async fn connect(&self) -> Result<ControlChannel, Error> {
+        ControlChannel::open(self.clone()).await
+    }
+
+    /// Dials a private tunnel by name or id, with the client's zero-RTT
+    /// default (on unless configured otherwise).
+    pub async fn dial(&self, tunnel: &str) -> Result<TunnelStream, Error> {
+        self.dial_with(tunnel, self.inner.zero_rtt).await
+    }
+
+    /// Dials a private tunnel by name or id.
+    ///
+    /// With `zero_rtt` the stream is returned as soon as the request is
+    /// sent, and an engine refusal shows up as the stream closing. Without
+    /// it, the engine's answer is awaited and a refusal is an
+    /// [`Error::Engine`] with the engine's code.
+    pub async fn dial_with(&self, tunnel: &str, zero_rtt: bool) -> Result<TunnelStream, Error> {
+        crate::dial::dial(self, tunnel, zero_rtt).await
+    }
+
+    /// The details this runtime sends about itself, with `token` as the token.
+    pub(crate) fn client_details(&self, token: Option<&Secret>) -> ClientDetails {
+        ClientDetails {
+            agent: Some(self.inner.agent.clone()),
+            channel: Some("sdk".into()),
+            version: Some(self.inner.version.clone()),
+            os: Some(std::env::consts::OS.into()),
+            arch: Some(std::env::consts::ARCH.into()),
+            token: token.map(|t| t.expose().to_owned()),
+            protocol_version: Some(proto::PROTOCOL_VERSION.into()),
+        }
+    }
+
+    /// A new TLS connection to the engine, or to `endpoint` (`host[:port]`)
+    /// when the engine redirected us there.
+    pub(crate) async fn open_connection(
+        &self,
+        endpoint: Option<&str>,
+    ) -> Result<TlsConnection, Error> {
+        let inner = &self.inner;
+        match endpoint {
+            None => {
+                inner
+                    .connector
+                    .connect(&inner.host, inner.port, inner.connect_to)
+                    .await
+            }
+            Some(endpoint) => {
+                let (host, port) = split_host_port(endpoint)?;
+                inner
+                    .connector
+                    .connect_with_name(&host, port, &host, None)
+                    .await
+            }
+        }
+    }
+}
+
+/// Splits `host[:port]` (port 443 by default; `[v6]:port` accepted).
+pub(crate) fn split_host_port(address: &str) -> Result<(String, u16), Error> {
+    let bad = || {
+        Error::config(format!(
+            "invalid address {address:?}: expected host or host:port"
+        ))
+    };
+    if let Some(rest) = address.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?,
+            None if after.is_empty() => 443,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => {
+            let port = port
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p != 0)
+                .ok_or_else(bad)?;
+            if host.is_empty() {
+                return Err(bad());
+            }
+            Ok((host.to_owned(), port))
+        }
+        Some(_) => Ok((address.to_owned(), 443)), // a bare IPv6 literal
+        None if !address.is_empty() => Ok((address.to_owned(), 443)),
+        None => Err(bad()),
+    }
+}
+
+/// Writes one frame and flushes.
+pub(crate) async fn write_frame(io: &mut TlsConnection, message: &Message) -> Result<(), Error> {
+    let buf = proto::frame_bytes(message)?;
+    io.write_all(&buf)
+        .await
+        .map_err(|e| Error::io("writing a frame", e))?;
+    io.flush()
+        .await
+        .map_err(|e| Error::io("writing a frame", e))
+}
+
+/// Reads until one whole frame is in `buf` and decodes it; bytes after the
+/// frame stay in `buf`.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+) -> Result<Message, Error> {
+    loop {
+        if let Some(message) = proto::decode_frame(buf)? {
+            return Ok(message);
+        }
+        let n = io
+            .read_buf(buf)
+            .await
+            .map_err(|e| Error::io("reading a frame", e))?;
+        if n == 0 {
+            return Err(Error::Closed(
+                "the engine closed the connection before answering".into(),
+            ));
+        }
+    }
+}
+
+/// Builds a [`Client`].
+#[derive(Debug, Default)]
+pub struct ClientBuilder {
+    engine: Option<String>,
+    token: Option<Secret>,
+    tls: TlsSettings,
+    proxy: Option<ProxySettings>,
+    connect_to: Option<SocketAddr>,
+    connect_timeout: Option<Duration>,
+    operation_timeout: Option<Duration>,
+    heartbeat_interval: Option<Option<Duration>>,
+    zero_rtt: Option<bool>,
+    agent: Option<(String, String)>,
+}
+
+impl ClientBuilder {
+    /// The engine, `host` (port 443) or `host:port`.
+    pub fn engine(mut self, engine: impl Into<String>) -> Self {
+        self.engine = Some(engine.into());
+        self
+    }
+
+    /// Authenticate with this token.
+    pub fn token(mut self, token: impl Into<Secret>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Authenticate with a client certificate and key from PEM files.
+    pub fn mtls_files(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls.client_identity = Some(ClientIdentity::Files {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Authenticate with a client certificate and key given as PEM text.
+    pub fn mtls_pem(mut self, cert_pem: impl Into<String>, key_pem: impl Into<Secret>) -> Self {
+        self.tls.client_identity = Some(ClientIdentity::Pem {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        });
+        self
+    }
+
+    /// Trust the CAs in this PEM file, in addition to the system roots.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_file = Some(path.into());
+        self
+    }
+
+    /// Trust the CAs in this PEM text, in addition to the system roots.
+    pub fn ca_pem(mut self, pem: impl Into<String>) -> Self {
+        self.tls.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Verify the engine's certificate for this name instead of the host.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.tls.server_name = Some(name.into());
+        self
+    }
+
+    /// Accept any engine certificate. Only for tests against a throwaway engine.
+    pub fn danger_insecure_skip_verify(mut self, insecure: bool) -> Self {
+        self.tls.insecure_skip_verify = insecure;
+        self
+    }
+
+    /// Reach the engine through an HTTP CONNECT proxy.
+    pub fn proxy(mut self, proxy: ProxySettings) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// Connect to this socket address instead of resolving the engine host,
+    /// like curl's `--resolve`; TLS still verifies the engine host.
+    pub fn connect_to(mut self, address: SocketAddr) -> Self {
+        self.connect_to = Some(address);
+        self
+    }
+
+    /// Bound on TCP connect + TLS handshake (default 15 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Bound on every wait for the engine (default 30 s).
+    pub fn operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = Some(timeout);
+        self
+    }
+
+    /// Heartbeat interval (default 5 s; 1 s to 300 s, whole milliseconds).
+    /// `None` runs the control channel in legacy mode, without liveness.
+    pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> Self {
+        self.heartbeat_interval = Some(interval);
+        self
+    }
+
+    /// Default zero-RTT mode of accepted and dialed streams (default on).
+    pub fn zero_rtt(mut self, zero_rtt: bool) -> Self {
+        self.zero_rtt = Some(zero_rtt);
+        self
+    }
+
+    /// Report another agent name and version to the engine (for tools built
+    /// on this crate).
+    pub fn agent(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
+        self.agent = Some((name.into(), version.into()));
+        self
+    }
+
+    /// Checks the settings and builds the client (TLS configuration included).
+    pub fn build(self) -> Result<Client, Error> {
+        let engine = self.engine.ok_or_else(|| {
+            Error::config("no engine configured: set RSTREAM_ENGINE or call ClientBuilder::engine")
+        })?;
+        let (host, port) = split_host_port(&engine)?;
+        if self.token.is_some() && self.tls.client_identity.is_some() {
+            return Err(Error::config(
+                "a token and an mTLS certificate were both given: use one of them",
+            ));
+        }
+        let heartbeat_interval = self
+            .heartbeat_interval
+            .unwrap_or(Some(DEFAULT_HEARTBEAT_INTERVAL));
+        if let Some(interval) = heartbeat_interval {
+            let ms = interval.as_millis();
+            if !(1_000..=300_000).contains(&ms) || interval.subsec_nanos() % 1_000_000 != 0 {
+                return Err(Error::config(format!(
+                    "heartbeat interval {interval:?} must be whole milliseconds between 1 s and 300 s"
+                )));
+            }
+        }
+        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let connector = Connector::new(&self.tls, self.proxy, vec![ALPN_RSTRM.to_vec()])?
+            .with_connect_timeout(connect_timeout);
+        let (agent, version) = self
+            .agent
+            .unwrap_or_else(|| (AGENT.into(), env!("CARGO_PKG_VERSION").into()));
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                host,
+                port,
+                token: self.token,
+                connect_to: self.connect_to,
+                connector,
+                operation_timeout: self.operation_timeout.unwrap_or(DEFAULT_OPERATION_TIMEOUT),
+                heartbeat_interval,
+                zero_rtt: self.zero_rtt.unwrap_or(true),
+                agent,
+                version,
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        let ok = [
+            ("engine.example.com", ("engine.example.com", 443)),
+            ("engine.example.com:8443", ("engine.example.com", 8443)),
+            ("127.0.0.1:7000", ("127.0.0.1", 7000)),
+            ("[::1]:7000", ("::1", 7000)),
+            ("[::1]", ("::1", 443)),
+            ("::1", ("::1", 443)),
+        ];
+        for (input, (host, port)) in ok {
+            assert_eq!(
+                split_host_port(input).unwrap(),
+                (host.to_owned(), port),
+                "{input}"
+            );
+        }
+        for bad in ["", "host:0", "host:65536", "host:x", ":443", "[::1]x"] {
+            assert!(split_host_port(bad).is_err(), "{bad}");
+        }
+    }
+}
