@@ -31,7 +31,9 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// `url` when none is set, and to no proxy when `url` is empty too), and
 /// hosts matched by `NO_PROXY` / `no_proxy` are dialled directly. The
 /// environment is read once, when the [`Connector`](super::Connector) is
-/// built.
+/// built. `HTTP_PROXY` is not consulted: engine connections are TLS.
+/// A proxy URL with another scheme (such as `socks5://` in `ALL_PROXY`) is
+/// a configuration error rather than being skipped silently.
 ///
 /// `Debug` shows neither the password nor header values.
 #[derive(Clone, Default)]

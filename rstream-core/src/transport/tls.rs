@@ -35,6 +35,10 @@ pub(crate) fn client_config(
         .map_err(|e| Error::Tls(format!("cannot select TLS protocol versions: {e}")))?;
 
     let builder = if settings.insecure_skip_verify {
+        tracing::warn!(
+            "TLS certificate verification is disabled (insecure_skip_verify); \
+             connections are encrypted but not authenticated"
+        );
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
