@@ -643,5 +643,13 @@ async fn connect_timeout_bounds_a_silent_server() {
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
+
+    // The same bound covers a proxy that never answers the CONNECT.
+    let proxy = ProxySettings::new(format!("http://127.0.0.1:{}", addr.port()));
+    let connector = Connector::new(&settings, Some(proxy), alpn())
+        .unwrap()
+        .with_connect_timeout(Duration::from_millis(200));
+    let err = connector.connect("localhost", 443, None).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
     holder.abort();
 }

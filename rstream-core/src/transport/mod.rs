@@ -47,6 +47,7 @@ use std::path::PathBuf;
 use crate::Secret;
 
 mod connect;
+mod no_proxy;
 mod proxy;
 mod stream;
 mod tls;

@@ -263,6 +263,16 @@ mod tests {
     }
 
     #[test]
+    fn inline_ca_without_certificates_is_a_config_error() {
+        let settings = TlsSettings {
+            ca_pem: Some("no pem here".into()),
+            ..TlsSettings::default()
+        };
+        let err = client_config(&settings, vec![]).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
+    }
+
+    #[test]
     fn garbage_inline_key_is_rejected_without_echo() {
         let settings = TlsSettings {
             client_identity: Some(ClientIdentity::Pem {
