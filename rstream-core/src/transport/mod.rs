@@ -22,6 +22,23 @@
 //! not replace them. Verification is turned off only when
 //! [`TlsSettings::insecure_skip_verify`] is set.
 //!
+//! ```no_run
+//! use rstream_core::transport::{ALPN_RSTRM, Connector, TlsSettings};
+//! use tokio::io::AsyncWriteExt;
+//!
+//! # async fn run() -> Result<(), rstream_core::Error> {
+//! let tls = TlsSettings {
+//!     ca_file: Some("corporate-ca.pem".into()),
+//!     ..TlsSettings::default()
+//! };
+//! // Build once, share everywhere: clones reuse the same TLS session cache.
+//! let connector = Connector::new(&tls, None, vec![ALPN_RSTRM.to_vec()])?;
+//! let mut conn = connector.connect("engine.example.com", 443, None).await?;
+//! conn.write_all(b"...").await.map_err(|e| rstream_core::Error::io("writing", e))?;
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! [`ClientConfig`]: rustls::ClientConfig
 
 use std::fmt;
@@ -30,6 +47,7 @@ use std::path::PathBuf;
 use crate::Secret;
 
 mod connect;
+mod no_proxy;
 mod proxy;
 mod stream;
 mod tls;

@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::io;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -12,6 +11,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::no_proxy::no_proxy_matches;
 use super::stream::ProxiedStream;
 use super::{TlsSettings, tls};
 use crate::{Error, Secret};
@@ -31,7 +31,9 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// `url` when none is set, and to no proxy when `url` is empty too), and
 /// hosts matched by `NO_PROXY` / `no_proxy` are dialled directly. The
 /// environment is read once, when the [`Connector`](super::Connector) is
-/// built.
+/// built. `HTTP_PROXY` is not consulted: engine connections are TLS.
+/// A proxy URL with another scheme (such as `socks5://` in `ALL_PROXY`) is
+/// a configuration error rather than being skipped silently.
 ///
 /// `Debug` shows neither the password nor header values.
 #[derive(Clone, Default)]
@@ -452,95 +454,6 @@ fn parse_status_line(head: &[u8]) -> Option<(u16, String)> {
     let code = parts.next()?.parse().ok()?;
     let reason = parts.next().unwrap_or("").chars().take(100).collect();
     Some((code, reason))
-}
-
-/// Whether `NO_PROXY`-style `list` says `host:port` should not use a proxy.
-///
-/// Entries are separated by commas or spaces and compared without regard to
-/// case. `*` matches everything. A domain matches itself and its
-/// subdomains, with or without a leading `.` or `*.` (`example.com`,
-/// `.example.com` and `*.example.com` all match `example.com` and
-/// `api.example.com`, never `badexample.com`). IP addresses match exactly,
-/// `addr/len` matches a CIDR block, and a `:port` suffix limits an entry to
-/// that port.
-pub(crate) fn no_proxy_matches(list: &str, host: &str, port: u16) -> bool {
-    let host = host
-        .trim()
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .trim_end_matches('.')
-        .to_ascii_lowercase();
-    let host_ip: Option<IpAddr> = host.parse().ok();
-    list.split([',', ' ', '\t'])
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .any(|entry| {
-            entry == "*" || entry_matches(&entry.to_ascii_lowercase(), &host, host_ip, port)
-        })
-}
-
-fn entry_matches(entry: &str, host: &str, host_ip: Option<IpAddr>, port: u16) -> bool {
-    let (name, entry_port) = split_entry_port(entry);
-    if let Some(p) = entry_port {
-        if p != port {
-            return false;
-        }
-    }
-    if let Some((net, len)) = name.split_once('/') {
-        return match (net.parse::<IpAddr>(), len.parse::<u8>(), host_ip) {
-            (Ok(net), Ok(len), Some(ip)) => in_cidr(ip, net, len),
-            _ => false,
-        };
-    }
-    if let Ok(ip) = name.parse::<IpAddr>() {
-        return host_ip == Some(ip);
-    }
-    if host_ip.is_some() {
-        // Addresses are only matched by address and CIDR entries.
-        return false;
-    }
-    let domain = name
-        .trim_start_matches("*.")
-        .trim_start_matches('.')
-        .trim_end_matches('.');
-    if domain.is_empty() {
-        return false;
-    }
-    host == domain
-        || (host.len() > domain.len()
-            && host.ends_with(domain)
-            && host.as_bytes()[host.len() - domain.len() - 1] == b'.')
-}
-
-/// Splits `name:port`, `[v6]:port`, `[v6]` or a bare name / address.
-fn split_entry_port(entry: &str) -> (&str, Option<u16>) {
-    if let Some(inner) = entry.strip_prefix('[') {
-        if let Some((addr, rest)) = inner.split_once(']') {
-            return (addr, rest.strip_prefix(':').and_then(|p| p.parse().ok()));
-        }
-    }
-    match entry.rsplit_once(':') {
-        // A single colon: a port. More than one: a bare IPv6 address.
-        Some((name, p)) if !name.contains(':') => match p.parse() {
-            Ok(p) => (name, Some(p)),
-            Err(_) => (entry, None),
-        },
-        _ => (entry, None),
-    }
-}
-
-fn in_cidr(ip: IpAddr, net: IpAddr, len: u8) -> bool {
-    match (ip, net) {
-        (IpAddr::V4(ip), IpAddr::V4(net)) if len <= 32 => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
-            u32::from(ip) & mask == u32::from(net) & mask
-        }
-        (IpAddr::V6(ip), IpAddr::V6(net)) if len <= 128 => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-            u128::from(ip) & mask == u128::from(net) & mask
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]

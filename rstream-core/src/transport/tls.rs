@@ -35,6 +35,10 @@ pub(crate) fn client_config(
         .map_err(|e| Error::Tls(format!("cannot select TLS protocol versions: {e}")))?;
 
     let builder = if settings.insecure_skip_verify {
+        tracing::warn!(
+            "TLS certificate verification is disabled (insecure_skip_verify); \
+             connections are encrypted but not authenticated"
+        );
         builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert { provider }))
@@ -256,6 +260,16 @@ mod tests {
         let err = client_config(&settings, vec![]).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(err.to_string().contains("ca.pem"), "{err}");
+    }
+
+    #[test]
+    fn inline_ca_without_certificates_is_a_config_error() {
+        let settings = TlsSettings {
+            ca_pem: Some("no pem here".into()),
+            ..TlsSettings::default()
+        };
+        let err = client_config(&settings, vec![]).unwrap_err();
+        assert!(matches!(err, Error::Config(_)), "{err}");
     }
 
     #[test]
