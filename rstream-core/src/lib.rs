@@ -35,7 +35,9 @@ pub mod error;
 mod options;
 pub mod proto;
 pub mod secret;
+pub mod stable_domain;
 mod stream;
+mod supervisor;
 pub mod transport;
 mod tunnel;
 
@@ -48,4 +50,8 @@ pub use error::{Error, Result};
 pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions, forwarding_address};
 pub use secret::Secret;
 pub use stream::{StreamInfo, TunnelStream};
+pub use supervisor::{
+    BACKOFF_INITIAL, BACKOFF_JITTER, BACKOFF_MAX, Backoff, SupervisedTunnel, TunnelState,
+    should_retry,
+};
 pub use tunnel::{Accept, ForwardTarget, Tunnel};

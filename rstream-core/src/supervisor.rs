@@ -1,0 +1,413 @@
+//! Supervised tunnels: a tunnel that reconnects by itself when its control
+//! channel fails, like the rstream CLI's `run`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
+
+use crate::tunnel::Accept;
+use crate::{Client, Error, Protocol, TunnelOptions, TunnelStream};
+
+/// The first reconnect delay.
+pub const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
+/// The longest reconnect delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// Delays are shortened at random by up to this fraction.
+pub const BACKOFF_JITTER: f64 = 0.2;
+
+/// The reconnect delays: 1 s doubling to 30 s, each shortened at random by up
+/// to 20 %, back to 1 s after a success.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: BACKOFF_INITIAL,
+        }
+    }
+}
+
+impl Backoff {
+    /// The next delay, with `jitter` in `[0, 1)` choosing how much of the 20 %
+    /// is taken off.
+    pub fn next_with(&mut self, jitter: f64) -> Duration {
+        let base = self.next;
+        self.next = (self.next * 2).min(BACKOFF_MAX);
+        base.mul_f64(1.0 - BACKOFF_JITTER * jitter.clamp(0.0, 1.0))
+    }
+
+    /// The next delay, with random jitter.
+    pub fn next_delay(&mut self) -> Duration {
+        self.next_with(rand::random::<f64>())
+    }
+
+    /// Starts again from the first delay.
+    pub fn reset(&mut self) {
+        self.next = BACKOFF_INITIAL;
+    }
+}
+
+/// Whether a supervised tunnel should try again after `error`: transport
+/// failures, timeouts (liveness loss included), protocol errors, engine codes
+/// 6000, 7000 and 9000, and a hostname or port still held by the previous
+/// connection. Authentication (1000) and request errors (2xxx, 3xxx) are final.
+pub fn should_retry(error: &Error) -> bool {
+    match error {
+        Error::Engine { message, .. }
+            if message.contains("Hostname is already in use")
+                || message.contains("TCP port is already in use") =>
+        {
+            true
+        }
+        Error::Protocol(_) => true,
+        e => e.is_retryable(),
+    }
+}
+
+/// What a supervised tunnel is doing, for the application to watch and log.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum TunnelState {
+    /// Opening the first control channel.
+    Connecting,
+    /// The tunnel is up.
+    Online {
+        /// The id of the tunnel on the engine (new after every reconnect).
+        tunnel_id: String,
+        /// Where the tunnel is reachable.
+        forwarding_address: String,
+    },
+    /// The tunnel is down and will be re-created after `next_delay`.
+    Reconnecting {
+        /// How many attempts failed in a row.
+        attempt: u32,
+        /// Why the last attempt or the last connection failed.
+        last_error: Arc<Error>,
+        /// How long until the next attempt.
+        next_delay: Duration,
+    },
+    /// Stopped on an error that retrying would not fix.
+    Failed(Arc<Error>),
+    /// Closed by the application.
+    Closed,
+}
+
+/// A tunnel that survives engine restarts and network failures.
+///
+/// From [`Client::supervise`]. When the control channel fails, the
+/// supervisor reconnects with backoff and re-creates the tunnel with the same
+/// properties; [`accept`](Self::accept) just waits meanwhile. Streams already
+/// accepted are separate connections and are never cut by a reconnect.
+///
+/// Published addresses: a published non-tcp tunnel that asks for no hostname
+/// gets, on a managed engine host (`<project>.<cluster domain>`), a stable
+/// hostname generated once (see [`stable_domain`](crate::stable_domain)); on
+/// any other engine (an IP address, `localhost`) the hostname the engine
+/// assigned first is asked for again on every re-creation. Either way the
+/// forwarding address stays the same across reconnects.
+///
+/// Closing: [`close`](Self::close), or dropping every clone, closes the tunnel
+/// and its control channel.
+#[derive(Clone, Debug)]
+pub struct SupervisedTunnel {
+    inner: Arc<SupervisedInner>,
+}
+
+#[derive(Debug)]
+struct SupervisedInner {
+    streams: tokio::sync::Mutex<mpsc::Receiver<TunnelStream>>,
+    state: watch::Receiver<TunnelState>,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for SupervisedInner {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Client {
+    /// Creates a tunnel that reconnects by itself.
+    ///
+    /// Returns once the tunnel is first online, or with the error that
+    /// stopped the supervisor (bad credentials, invalid options). Transient
+    /// failures while first connecting are retried with backoff, so wrap the
+    /// call in a timeout if the engine may be unreachable for long.
+    pub async fn supervise(&self, options: TunnelOptions) -> Result<SupervisedTunnel, Error> {
+        options.validate()?;
+        let (deliver, streams) = mpsc::channel(crate::control::ACCEPT_QUEUE);
+        let (state_tx, mut state) = watch::channel(TunnelState::Connecting);
+        let (stop, stop_rx) = watch::channel(false);
+        let supervisor = Supervisor {
+            client: self.clone(),
+            options,
+            deliver,
+            state: state_tx,
+            stop: stop_rx,
+        };
+        let span = tracing::info_span!("supervised_tunnel");
+        tokio::spawn(supervisor.run().instrument(span));
+        let tunnel = SupervisedTunnel {
+            inner: Arc::new(SupervisedInner {
+                streams: tokio::sync::Mutex::new(streams),
+                state: state.clone(),
+                stop,
+            }),
+        };
+        let first = state
+            .wait_for(|s| {
+                matches!(
+                    s,
+                    TunnelState::Online { .. } | TunnelState::Failed(_) | TunnelState::Closed
+                )
+            })
+            .await
+            .map(|s| s.clone());
+        match first {
+            Ok(TunnelState::Failed(e)) => Err(e.duplicate()),
+            Ok(TunnelState::Online { .. }) => Ok(tunnel),
+            _ => Err(Error::Closed("the supervised tunnel stopped".into())),
+        }
+    }
+}
+
+impl SupervisedTunnel {
+    /// Waits for the next stream, across reconnects. `Ok(None)` once closed;
+    /// the final error if the supervisor gave up.
+    pub async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
+        let mut streams = self.inner.streams.lock().await;
+        match streams.recv().await {
+            Some(stream) => Ok(Some(stream)),
+            None => match &*self.inner.state.borrow() {
+                TunnelState::Failed(e) => Err(e.duplicate()),
+                _ => Ok(None),
+            },
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> TunnelState {
+        self.inner.state.borrow().clone()
+    }
+
+    /// A receiver that sees every state change.
+    pub fn watch_state(&self) -> watch::Receiver<TunnelState> {
+        self.inner.state.clone()
+    }
+
+    /// The forwarding address of the tunnel when it was last online.
+    pub fn forwarding_address(&self) -> Option<String> {
+        match &*self.inner.state.borrow() {
+            TunnelState::Online {
+                forwarding_address, ..
+            } => Some(forwarding_address.clone()),
+            _ => None,
+        }
+    }
+
+    /// Stops the supervisor, closes the tunnel and its control channel, and
+    /// waits (bounded) until that is done.
+    pub async fn close(&self) {
+        let _ = self.inner.stop.send(true);
+        let mut state = self.inner.state.clone();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(35),
+            state.wait_for(|s| matches!(s, TunnelState::Closed | TunnelState::Failed(_))),
+        )
+        .await;
+    }
+}
+
+impl Accept for SupervisedTunnel {
+    fn accept(
+        &self,
+    ) -> impl std::future::Future<Output = Result<Option<TunnelStream>, Error>> + Send {
+        SupervisedTunnel::accept(self)
+    }
+}
+
+/// Resolves once the application asked the supervisor to stop.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+struct Supervisor {
+    client: Client,
+    options: TunnelOptions,
+    deliver: mpsc::Sender<TunnelStream>,
+    state: watch::Sender<TunnelState>,
+    stop: watch::Receiver<bool>,
+}
+
+enum Outcome {
+    Stopped,
+    Lost(Error),
+}
+
+impl Supervisor {
+    async fn run(mut self) {
+        let mut backoff = Backoff::default();
+        let mut attempt = 0u32;
+        if self.options.is_published()
+            && self.options.get_protocol() != Some(Protocol::Tcp)
+            && self.options.get_hostname().is_none()
+        {
+            if let Some(hostname) = crate::stable_domain::generate(&self.client.engine()) {
+                self.options = self.options.clone().hostname(hostname);
+            }
+        }
+        loop {
+            let error = match self.once().await {
+                Outcome::Stopped => {
+                    self.state.send_replace(TunnelState::Closed);
+                    return;
+                }
+                Outcome::Lost(e) => e,
+            };
+            if !should_retry(&error) {
+                tracing::warn!(error = %error, "supervised tunnel stopped");
+                self.state
+                    .send_replace(TunnelState::Failed(Arc::new(error)));
+                return;
+            }
+            if matches!(&*self.state.borrow(), TunnelState::Online { .. }) {
+                backoff.reset();
+                attempt = 0;
+            }
+            attempt += 1;
+            let delay = backoff.next_delay();
+            tracing::info!(attempt, error = %error, delay = ?delay, "supervised tunnel reconnecting");
+            self.state.send_replace(TunnelState::Reconnecting {
+                attempt,
+                last_error: Arc::new(error),
+                next_delay: delay,
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stopped(&mut self.stop) => {
+                    self.state.send_replace(TunnelState::Closed);
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One connection: connect, create, pump streams until something ends.
+    async fn once(&mut self) -> Outcome {
+        let opened = async {
+            let control = self.client.connect().await?;
+            let tunnel = control.create_tunnel(self.options.clone()).await?;
+            Ok::<_, Error>((control, tunnel))
+        };
+        let (control, tunnel) = tokio::select! {
+            r = opened => match r {
+                Ok(pair) => pair,
+                Err(e) => return Outcome::Lost(e),
+            },
+            _ = stopped(&mut self.stop) => return Outcome::Stopped,
+        };
+        // Ask for the same address next time.
+        if self.options.is_published() && self.options.get_hostname().is_none() {
+            if let Some(hostname) = tunnel
+                .properties()
+                .hostname
+                .clone()
+                .filter(|h| !h.is_empty())
+            {
+                if self.options.get_protocol() != Some(Protocol::Tcp) {
+                    self.options = self.options.clone().hostname(hostname);
+                }
+            }
+        }
+        if self.options.get_protocol() == Some(Protocol::Tcp) {
+            if let Some(port) = tunnel.properties().port {
+                self.options = self.options.clone().port(port);
+            }
+        }
+        tracing::info!(tunnel_id = %tunnel.id(), address = %tunnel.forwarding_address(), "supervised tunnel online");
+        self.state.send_replace(TunnelState::Online {
+            tunnel_id: tunnel.id().to_owned(),
+            forwarding_address: tunnel.forwarding_address(),
+        });
+        loop {
+            tokio::select! {
+                accepted = tunnel.accept() => match accepted {
+                    Ok(Some(stream)) => {
+                        if self.deliver.send(stream).await.is_err() {
+                            let _ = tunnel.close().await;
+                            let _ = control.close().await;
+                            return Outcome::Stopped;
+                        }
+                    }
+                    Ok(None) => {
+                        return Outcome::Lost(match control.closed().await {
+                            Err(e) => e,
+                            Ok(()) => Error::engine(
+                                crate::proto::ErrorCode::ServiceUnavailable as i32,
+                                "the engine closed the tunnel",
+                            ),
+                        });
+                    }
+                    Err(e) => return Outcome::Lost(e),
+                },
+                _ = stopped(&mut self.stop) => {
+                    let _ = tunnel.close().await;
+                    let _ = control.close().await;
+                    return Outcome::Stopped;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_schedule() {
+        let mut b = Backoff::default();
+        let no_jitter: Vec<u64> = (0..8).map(|_| b.next_with(0.0).as_secs()).collect();
+        assert_eq!(no_jitter, [1, 2, 4, 8, 16, 30, 30, 30]);
+        b.reset();
+        assert_eq!(b.next_with(0.0), Duration::from_secs(1));
+        let mut b = Backoff::default();
+        // Full jitter takes 20 % off, never more.
+        assert_eq!(b.next_with(1.0), Duration::from_millis(800));
+        assert_eq!(b.next_with(0.5), Duration::from_millis(1800));
+        for _ in 0..100 {
+            let d = Backoff::default().next_delay();
+            assert!(
+                d <= Duration::from_secs(1) && d >= Duration::from_millis(800),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_classification() {
+        assert!(should_retry(&Error::engine(6000, "busy")));
+        assert!(should_retry(&Error::engine(
+            2000,
+            "Hostname is already in use."
+        )));
+        assert!(should_retry(&Error::engine(
+            2000,
+            "TCP port is already in use."
+        )));
+        assert!(should_retry(&Error::timeout(
+            "liveness",
+            Duration::from_secs(1)
+        )));
+        assert!(should_retry(&Error::protocol("bad frame")));
+        assert!(!should_retry(&Error::engine(1000, "invalid token")));
+        assert!(!should_retry(&Error::engine(2000, "bad request")));
+        assert!(!should_retry(&Error::engine(3000, "not found")));
+        assert!(!should_retry(&Error::config("bad")));
+    }
+}
