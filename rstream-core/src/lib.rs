@@ -48,6 +48,7 @@ pub use client::{
 pub use control::ControlChannel;
 pub use error::{Error, Result};
 pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions, forwarding_address};
+pub use proto::ErrorCode;
 pub use secret::Secret;
 pub use stream::{StreamInfo, TunnelStream};
 pub use supervisor::{

@@ -137,11 +137,24 @@ impl Client {
     /// Returns once the tunnel is first online, or with the error that
     /// stopped the supervisor (bad credentials, invalid options). Transient
     /// failures while first connecting are retried with backoff, so wrap the
-    /// call in a timeout if the engine may be unreachable for long.
+    /// call in a timeout if the engine may be unreachable for long, or use
+    /// [`supervise_in_background`](Self::supervise_in_background).
     pub async fn supervise(&self, options: TunnelOptions) -> Result<SupervisedTunnel, Error> {
+        let tunnel = self.supervise_in_background(options)?;
+        tunnel.online().await?;
+        Ok(tunnel)
+    }
+
+    /// Starts supervising a tunnel and returns at once; watch
+    /// [`SupervisedTunnel::watch_state`] or await [`SupervisedTunnel::online`].
+    /// Must be called inside a Tokio runtime.
+    pub fn supervise_in_background(
+        &self,
+        options: TunnelOptions,
+    ) -> Result<SupervisedTunnel, Error> {
         options.validate()?;
         let (deliver, streams) = mpsc::channel(crate::control::ACCEPT_QUEUE);
-        let (state_tx, mut state) = watch::channel(TunnelState::Connecting);
+        let (state_tx, state) = watch::channel(TunnelState::Connecting);
         let (stop, stop_rx) = watch::channel(false);
         let supervisor = Supervisor {
             client: self.clone(),
@@ -152,14 +165,22 @@ impl Client {
         };
         let span = tracing::info_span!("supervised_tunnel");
         tokio::spawn(supervisor.run().instrument(span));
-        let tunnel = SupervisedTunnel {
+        Ok(SupervisedTunnel {
             inner: Arc::new(SupervisedInner {
                 streams: tokio::sync::Mutex::new(streams),
-                state: state.clone(),
+                state,
                 stop,
             }),
-        };
-        let first = state
+        })
+    }
+}
+
+impl SupervisedTunnel {
+    /// Waits until the tunnel is online (at once if it is), or returns the
+    /// error that stopped the supervisor.
+    pub async fn online(&self) -> Result<(), Error> {
+        let mut state = self.inner.state.clone();
+        let reached = state
             .wait_for(|s| {
                 matches!(
                     s,
@@ -168,15 +189,13 @@ impl Client {
             })
             .await
             .map(|s| s.clone());
-        match first {
+        match reached {
+            Ok(TunnelState::Online { .. }) => Ok(()),
             Ok(TunnelState::Failed(e)) => Err(e.duplicate()),
-            Ok(TunnelState::Online { .. }) => Ok(tunnel),
-            _ => Err(Error::Closed("the supervised tunnel stopped".into())),
+            _ => Err(Error::Closed("the supervised tunnel is closed".into())),
         }
     }
-}
 
-impl SupervisedTunnel {
     /// Waits for the next stream, across reconnects. `Ok(None)` once closed;
     /// the final error if the supervisor gave up.
     pub async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
