@@ -51,7 +51,7 @@ pub(crate) fn config_path(
     ))
 }
 
-fn read_config(path: &PathBuf, named_by: Option<&str>) -> Result<Option<String>> {
+pub(crate) fn read_config(path: &PathBuf, named_by: Option<&str>) -> Result<Option<String>> {
     let shown = path.display();
     match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
