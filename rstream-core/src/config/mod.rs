@@ -38,6 +38,7 @@ use std::path::PathBuf;
 
 use crate::Secret;
 
+mod credentials;
 mod engine;
 mod env;
 mod file;
