@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::config::env::var;
+use crate::config::env::{ENV_LEGACY_QUIC, ENV_TRANSPORT, var};
 use crate::config::file::{ProxyEntry, TlsEntry, TransportEntry, unsupported_transport_meaning};
 use crate::config::values::{TransportMode, parse_transport_mode};
 use crate::config::{ConfigOptions, ProxySettings, TlsSettings};
@@ -46,12 +46,10 @@ fn block_mode(path: &str, block: &TransportEntry) -> Result<Option<(TransportMod
         return Ok(Some((parse_transport_mode(mode, &setting)?, setting)));
     }
     Ok(block.use_quic.map(|quic| {
-        let mode = if quic {
-            TransportMode::Quic
-        } else {
-            TransportMode::Tls
-        };
-        (mode, format!("{path}.useQuic"))
+        (
+            TransportMode::from_use_quic(quic),
+            format!("{path}.useQuic"),
+        )
     }))
 }
 
@@ -65,16 +63,13 @@ pub(crate) fn check_transport_mode(
     context_block: Option<&LabelledTransport<'_>>,
     environment_block: Option<&LabelledTransport<'_>>,
 ) -> Result<()> {
-    use crate::config::env::{ENV_LEGACY_QUIC, ENV_TRANSPORT};
     let mut chosen = env_mode.map(|mode| (mode, ENV_TRANSPORT.to_owned()));
     if chosen.is_none() {
         chosen = legacy_quic.map(|quic| {
-            let mode = if quic {
-                TransportMode::Quic
-            } else {
-                TransportMode::Tls
-            };
-            (mode, ENV_LEGACY_QUIC.to_owned())
+            (
+                TransportMode::from_use_quic(quic),
+                ENV_LEGACY_QUIC.to_owned(),
+            )
         });
     }
     for (path, block) in context_block.into_iter().chain(environment_block) {

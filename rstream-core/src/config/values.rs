@@ -72,6 +72,17 @@ pub(crate) enum TransportMode {
     Quic,
 }
 
+impl TransportMode {
+    /// `useQuic: true` / `RSTREAM_QUIC_TRANSPORT=1` ask for QUIC, false for TLS.
+    pub(crate) fn from_use_quic(quic: bool) -> Self {
+        if quic {
+            TransportMode::Quic
+        } else {
+            TransportMode::Tls
+        }
+    }
+}
+
 pub(crate) fn parse_transport_mode(value: &str, setting: &str) -> Result<TransportMode> {
     match value.trim().to_ascii_lowercase().as_str() {
         "auto" => Ok(TransportMode::Auto),
