@@ -120,7 +120,7 @@ impl ConfigFile {
         if text.trim().is_empty() {
             return Ok(ConfigFile::default());
         }
-        let value: Value = serde_yaml_ng::from_str(text).map_err(|e| {
+        let not_yaml = |e: serde_yaml_ng::Error| {
             let place = e
                 .location()
                 .map(|l| format!(" at line {} column {}", l.line(), l.column()))
@@ -129,7 +129,10 @@ impl ConfigFile {
                 "the rstream config file is not valid YAML{place}; fix the file or point \
                  RSTREAM_CONFIG at another one"
             ))
-        })?;
+        };
+        let mut value: Value = serde_yaml_ng::from_str(text).map_err(not_yaml)?;
+        // `<<: *anchor` merge keys, as PyYAML's safe_load applies them.
+        value.apply_merge().map_err(not_yaml)?;
         let Value::Mapping(root) = value else {
             return Ok(ConfigFile::default());
         };
@@ -449,6 +452,17 @@ contexts:
         let proxy = env.transport.proxy.as_ref().unwrap();
         assert_eq!(proxy.http.as_deref(), Some("http://proxy.example.com:3128"));
         assert_eq!(env.transport.tls.ca_file.as_deref(), Some("ca.pem"));
+    }
+
+    #[test]
+    fn merge_keys_are_applied() {
+        let text =
+            "base: &base\n  engine: shared.example.com\ncontexts:\n  - <<: *base\n    name: a\n";
+        let file = ConfigFile::parse(text).unwrap();
+        assert_eq!(
+            file.contexts[0].engine.as_deref(),
+            Some("shared.example.com")
+        );
     }
 
     #[test]
