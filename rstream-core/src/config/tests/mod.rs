@@ -270,6 +270,17 @@ fn debug_output_hides_every_secret() {
 }
 
 #[test]
+fn public_types_are_send_and_sync() {
+    fn check<T: Send + Sync + Clone + std::fmt::Debug>() {}
+    check::<ConfigOptions>();
+    check::<ResolvedConfig>();
+    check::<Credentials>();
+    check::<MtlsIdentity>();
+    check::<ProxySettings>();
+    check::<EngineAddress>();
+}
+
+#[test]
 fn resolve_is_pure_and_repeatable() {
     let env = env_map(&[("RSTREAM_CONTEXT", "staging")]);
     let first = resolve(&ConfigOptions::default(), &env, Some(FILE), NOW).unwrap();

@@ -3,6 +3,53 @@
 
 use super::*;
 
+/// Smaller cases that need their own environment entry.
+const EXTRA: &str = r#"
+environments:
+  - apiUrl: https://proxied.example.com
+    transport:
+      tls:
+        insecureSkipVerify: true
+      proxy:
+        http: http://env-proxy.example.com:3128
+        username: env-user
+        headers:
+          X-A: env
+          X-B: env
+contexts:
+  - name: provider
+    auth:
+      token:
+        storage:
+          kind: inline
+          provider: macos
+          value: provider-SECRET
+  - name: half
+    auth:
+      mtls:
+        certificateFile: c.pem
+  - name: both-forms
+    auth:
+      mtls:
+        certificateFile: c.pem
+        keyFile: k.pem
+        certificate: inline-cert
+        key: inline-key-SECRET
+  - name: proxy-without-url
+    transport:
+      proxy:
+        username: someone
+  - name: proxied
+    apiUrl: https://proxied.example.com
+    transport:
+      proxy:
+        http: https://ctx-proxy.example.com
+        headers:
+          X-A: ctx
+        tls:
+          serverName: proxy.internal
+"#;
+
 fn precedence_cases() -> Vec<Case> {
     vec![
         case(
@@ -505,6 +552,56 @@ fn refusal_cases() -> Vec<Case> {
             Expect::Err(&["the api_headers option", "Cookie"]),
         )
         .options(|o| o.api_headers = vec![("Cookie".into(), "SECRET".into())]),
+        case(
+            "a token storage provider",
+            Expect::Err(&["auth.token.storage.provider", "\"macos\""]),
+        )
+        .file(Some(EXTRA.into()))
+        .env("RSTREAM_CONTEXT", "provider"),
+        case(
+            "a certificate file without its key",
+            Expect::Err(&["context \"half\" auth.mtls", "certificateFile", "keyFile"]),
+        )
+        .file(Some(EXTRA.into()))
+        .env("RSTREAM_CONTEXT", "half"),
+        case(
+            "mTLS files win over inline PEM",
+            Expect::Ok(|c| {
+                let expected = MtlsIdentity::Files {
+                    cert: "c.pem".into(),
+                    key: "k.pem".into(),
+                };
+                assert_eq!(c.credentials, Credentials::Mtls(expected));
+            }),
+        )
+        .file(Some(EXTRA.into()))
+        .env("RSTREAM_CONTEXT", "both-forms"),
+        case(
+            "proxy settings without a proxy",
+            Expect::Err(&["transport.proxy", "fromEnvironment"]),
+        )
+        .file(Some(EXTRA.into()))
+        .env("RSTREAM_CONTEXT", "proxy-without-url"),
+        case(
+            "context proxy fields lie over the environment entry's",
+            Expect::Ok(|c| {
+                let proxy = c.proxy.as_ref().expect("proxy");
+                assert_eq!(proxy.url, "https://ctx-proxy.example.com");
+                assert_eq!(proxy.username.as_deref(), Some("env-user"));
+                let headers = vec![
+                    ("X-A".to_owned(), "ctx".to_owned()),
+                    ("X-B".to_owned(), "env".to_owned()),
+                ];
+                assert_eq!(proxy.headers, headers);
+                assert_eq!(proxy.tls.server_name.as_deref(), Some("proxy.internal"));
+                assert!(
+                    c.tls.insecure_skip_verify,
+                    "inherited from the environment entry"
+                );
+            }),
+        )
+        .file(Some(EXTRA.into()))
+        .env("RSTREAM_CONTEXT", "proxied"),
         case("invalid YAML", Expect::Err(&["not valid YAML", "line"]))
             .file(Some("contexts: [\n  - name: x\n  value: SECRET".into())),
     ]
