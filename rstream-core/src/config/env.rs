@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::config::engine::{EngineAddress, parse_labelled};
 use crate::config::values::{
     TransportMode, headers_from_json, non_blank, normalize_api_url, parse_transport_mode,
 };
@@ -30,7 +29,8 @@ pub(crate) struct EnvSettings {
     pub(crate) api_url: Option<String>,
     pub(crate) context: Option<String>,
     pub(crate) headers: Vec<(String, String)>,
-    pub(crate) engine: Option<(EngineAddress, &'static str)>,
+    /// The engine as written, parsed only when no option overrides it.
+    pub(crate) engine: Option<(String, &'static str)>,
     pub(crate) token: Option<Secret>,
     pub(crate) mtls: Option<(PathBuf, PathBuf)>,
     pub(crate) region: Option<String>,
@@ -53,13 +53,9 @@ impl EnvSettings {
             Some(json) => headers_from_json(&json, ENV_HEADERS)?,
             None => Vec::new(),
         };
-        let engine = match (var(env, ENV_ENGINE), var(env, ENV_ENGINE_ALIAS)) {
-            (Some(engine), _) => Some((parse_labelled(&engine, ENV_ENGINE)?, ENV_ENGINE)),
-            (None, Some(engine)) => {
-                Some((parse_labelled(&engine, ENV_ENGINE_ALIAS)?, ENV_ENGINE_ALIAS))
-            }
-            (None, None) => None,
-        };
+        let engine = var(env, ENV_ENGINE)
+            .map(|engine| (engine, ENV_ENGINE))
+            .or_else(|| var(env, ENV_ENGINE_ALIAS).map(|engine| (engine, ENV_ENGINE_ALIAS)));
         let mtls = match (var(env, ENV_MTLS_CERT), var(env, ENV_MTLS_KEY)) {
             (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
             (None, None) => None,

@@ -242,6 +242,7 @@ fn parse_auth(entry: &Mapping, label: &str) -> Result<AuthEntry> {
     if let Some(mtls) = map(auth, "mtls", &auth_path)?.filter(|m| !m.is_empty()) {
         let storage = match mtls.get("storage") {
             None | Some(Value::Null) => None,
+            Some(Value::Mapping(storage)) if storage.is_empty() => None,
             Some(Value::Mapping(storage)) => {
                 let spath = format!("{path}.storage");
                 let provider = trimmed(string(storage, "provider", &spath)?);

@@ -54,7 +54,10 @@ pub fn resolve(
             let source = "the engine option";
             Some((parse_labelled(&engine, source)?, source.to_owned()))
         }
-        None => (env_settings.engine.clone()).map(|(e, name)| (e, name.to_owned())),
+        None => match &env_settings.engine {
+            Some((engine, name)) => Some((parse_labelled(engine, name)?, (*name).to_owned())),
+            None => None,
+        },
     };
     let context_engine = match context.and_then(|c| c.engine.as_deref().map(|e| (c, e))) {
         Some((c, engine)) => Some(parse_labelled(engine, &format!("{} engine", c.label))?),

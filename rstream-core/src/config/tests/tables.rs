@@ -383,6 +383,13 @@ fn refusal_cases() -> Vec<Case> {
         ))
         .env("RSTREAM_CONTEXT", "bad"),
         case(
+            "an option engine hides a malformed RSTREAM_ENGINE",
+            Expect::Ok(|c| assert_eq!(engine(c), "good.example.com:443")),
+        )
+        .file(None)
+        .env("RSTREAM_ENGINE", "https://bad")
+        .options(|o| o.engine = Some("good.example.com".into())),
+        case(
             "an engine with a scheme",
             Expect::Err(&["the engine option", "scheme"]),
         )
