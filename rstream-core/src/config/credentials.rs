@@ -75,8 +75,8 @@ pub(crate) fn resolve_credentials(
         explicit_mtls.or(stored_mtls),
     ) {
         (Some((_, token_source)), Some((_, mtls_source))) => Err(Error::config(format!(
-            "token authentication (from {token_source}) and mTLS authentication (from \
-             {mtls_source}) cannot be used together; keep only one of them"
+            "both a token (from {token_source}) and an mTLS identity (from {mtls_source}) are \
+             configured, but a connection authenticates with exactly one; remove one of them"
         ))),
         (Some((token, source)), None) => {
             check_token_expiry(token.expose(), now_unix, &source)?;

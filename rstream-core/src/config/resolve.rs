@@ -111,15 +111,16 @@ pub fn resolve(
     if let Some((region, region_source)) = &region {
         if let Some((engine, engine_source)) = &explicit_engine {
             return Err(Error::config(format!(
-                "region {region:?} (from {region_source}) cannot be combined with the engine \
-                 {engine} set by {engine_source}; remove one of them"
+                "region {region:?} (from {region_source}) asks the control plane to pick a \
+                 regional engine, which conflicts with the engine {engine} set by \
+                 {engine_source}; remove one of them"
             )));
         }
         if project_endpoint.is_none() {
             return Err(Error::config(format!(
-                "region {region:?} (from {region_source}) needs a managed project endpoint; set \
-                 the project_endpoint option or projectEndpoint in the context, or remove the \
-                 region"
+                "region {region:?} (from {region_source}) only applies to a managed project, and \
+                 no project endpoint is configured; set the project_endpoint option or \
+                 projectEndpoint in the context, or remove the region"
             )));
         }
     }

@@ -25,7 +25,7 @@ pub(crate) fn normalize_api_url(value: &str, setting: &str) -> Result<String> {
         &value["http://".len()..]
     } else {
         return Err(Error::config(format!(
-            "{setting} {value:?} is not an absolute http(s) URL; \
+            "{setting} {value:?} must start with http:// or https:// and name a host; \
              set it to something like https://rstream.io"
         )));
     };
@@ -57,8 +57,8 @@ pub(crate) fn normalize_region(value: Option<&str>, setting: &str) -> Result<Opt
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if !valid {
         return Err(Error::config(format!(
-            "{setting} {value:?} is not a valid region: use up to 64 letters, digits, dots, \
-             underscores or hyphens (starting and ending with a letter or digit), or \"auto\""
+            "{setting} {value:?} is not a valid region: a region is 1 to 64 characters among \
+             a-z, 0-9, '.', '_' and '-', beginning and ending with a letter or digit (or \"auto\")"
         )));
     }
     Ok(Some(lower))
