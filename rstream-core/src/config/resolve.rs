@@ -11,7 +11,9 @@ use crate::config::file::{ConfigFile, ContextEntry, EnvironmentEntry};
 use crate::config::transport::{
     check_transport_mode, engine_tls, reject_unsupported, resolve_proxy,
 };
-use crate::config::values::{merge_api_headers, non_blank, normalize_api_url, normalize_region};
+use crate::config::values::{
+    check_project_endpoint, merge_api_headers, non_blank, normalize_api_url, normalize_region,
+};
 use crate::config::{ConfigOptions, DEFAULT_API_URL, ResolvedConfig};
 use crate::{Error, Result};
 
@@ -105,8 +107,19 @@ pub fn resolve(
     )?;
 
     let api_headers = api_headers(options, &env_settings, environment)?;
-    let project_endpoint = non_blank(options.project_endpoint.as_deref())
-        .or_else(|| context.and_then(|c| c.project_endpoint.clone()));
+    let project_endpoint = match non_blank(options.project_endpoint.as_deref()) {
+        Some(endpoint) => Some(check_project_endpoint(
+            endpoint,
+            "the project_endpoint option",
+        )?),
+        None => match context.and_then(|c| c.project_endpoint.clone().map(|p| (c, p))) {
+            Some((c, endpoint)) => Some(check_project_endpoint(
+                endpoint,
+                &format!("{} projectEndpoint", c.label),
+            )?),
+            None => None,
+        },
+    };
     let region = region(options, &env_settings, context)?;
     if let Some((region, region_source)) = &region {
         if let Some((engine, engine_source)) = &explicit_engine {

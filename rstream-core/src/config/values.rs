@@ -38,6 +38,21 @@ pub(crate) fn normalize_api_url(value: &str, setting: &str) -> Result<String> {
     Ok(value.trim_end_matches('/').to_owned())
 }
 
+/// A project endpoint goes into a control-plane URL path, so it may not
+/// carry URL structure (`/`, `?`, `#`, `%`, `@`, `\\`) or spaces.
+pub(crate) fn check_project_endpoint(value: String, setting: &str) -> Result<String> {
+    if value
+        .chars()
+        .any(|c| "/?#%@\\".contains(c) || c.is_whitespace())
+    {
+        return Err(Error::config(format!(
+            "{setting} {value:?} is not a project endpoint; give the endpoint name alone (for \
+             example abc123), without a URL or a path"
+        )));
+    }
+    Ok(value)
+}
+
 /// A region name in lowercase, or `None` for blank or `auto`.
 pub(crate) fn normalize_region(value: Option<&str>, setting: &str) -> Result<Option<String>> {
     let Some(value) = non_blank(value) else {

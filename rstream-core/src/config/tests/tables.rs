@@ -394,6 +394,12 @@ fn refusal_cases() -> Vec<Case> {
         .env("RSTREAM_ENGINE", "https://bad")
         .options(|o| o.engine = Some("good.example.com".into())),
         case(
+            "a project endpoint that is a URL",
+            Expect::Err(&["the project_endpoint option", "endpoint name alone"]),
+        )
+        .file(None)
+        .options(|o| o.project_endpoint = Some("https://abc123.rstream.io/x".into())),
+        case(
             "an engine with a scheme",
             Expect::Err(&["the engine option", "scheme"]),
         )
