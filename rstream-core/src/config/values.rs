@@ -39,7 +39,7 @@ pub(crate) fn normalize_api_url(value: &str, setting: &str) -> Result<String> {
 }
 
 /// A project endpoint goes into a control-plane URL path, so it may not
-/// carry URL structure (`/`, `?`, `#`, `%`, `@`, `\\`) or spaces.
+/// carry URL structure (`/`, `?`, `#`, `%`, `@`, `\`) or spaces.
 pub(crate) fn check_project_endpoint(value: String, setting: &str) -> Result<String> {
     if value
         .chars()
