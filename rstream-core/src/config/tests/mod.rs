@@ -8,6 +8,7 @@ use base64::Engine as _;
 use super::*;
 use crate::Error;
 
+mod refusals;
 mod tables;
 
 const NOW: u64 = 1_700_000_000;
