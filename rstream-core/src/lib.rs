@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod client;
+pub mod config;
 mod control;
 mod dial;
 pub mod error;

@@ -1,0 +1,237 @@
+//! Configuration resolution, shared in meaning with the rstream CLI and the
+//! other SDKs.
+//!
+//! Every setting is looked up in this order, first hit wins:
+//!
+//! 1. explicit options ([`ConfigOptions`]);
+//! 2. the environment (`RSTREAM_ENGINE`, `RSTREAM_AUTHENTICATION_TOKEN`, ...);
+//! 3. the selected context of the YAML config file (`RSTREAM_CONFIG`, else
+//!    `~/.rstream/config.yaml`; the context is `RSTREAM_CONTEXT`, else
+//!    `defaults.context.name`), together with the environment entry whose
+//!    `apiUrl` the context names, from which it inherits `auth`, `headers`
+//!    and `transport`;
+//! 4. defaults (API URL `https://rstream.io`, engine port 443).
+//!
+//! [`resolve`] does this over plain values and never touches the process
+//! environment or the file system; [`load`] is the thin wrapper that reads
+//! both. Resolution fails closed: credentials stored in the config file are
+//! never sent to an engine that an explicit override chose, and settings this
+//! runtime cannot honour (QUIC, SOCKS5, custom DNS, keychain or PKCS#11
+//! storage, ...) are refused with an error naming them rather than ignored.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use rstream_core::config::{resolve, ConfigOptions, Credentials};
+//!
+//! let env = HashMap::from([
+//!     ("RSTREAM_ENGINE".to_owned(), "engine.example.com".to_owned()),
+//!     ("RSTREAM_AUTHENTICATION_TOKEN".to_owned(), "opaque-token".to_owned()),
+//! ]);
+//! let config = resolve(&ConfigOptions::default(), &env, None, 1_700_000_000)?;
+//! assert_eq!(config.engine.unwrap().to_string(), "engine.example.com:443");
+//! assert!(matches!(config.credentials, Credentials::Token(_)));
+//! # Ok::<(), rstream_core::Error>(())
+//! ```
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::Secret;
+
+mod credentials;
+mod engine;
+mod env;
+mod file;
+mod load;
+mod resolve;
+mod transport;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+pub use engine::{DEFAULT_ENGINE_PORT, EngineAddress};
+pub use load::load;
+pub use resolve::resolve;
+
+/// The control-plane API used when nothing else is configured.
+pub const DEFAULT_API_URL: &str = "https://rstream.io";
+
+/// Settings given explicitly by the application. They win over the
+/// environment and the config file. Every field is optional.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigOptions {
+    /// The engine, `host` or `host:port`. Overrides `RSTREAM_ENGINE` and the
+    /// context's engine; stored credentials are then refused unless given
+    /// explicitly too.
+    pub engine: Option<String>,
+    /// The authentication token.
+    pub token: Option<Secret>,
+    /// The mTLS client certificate file (PEM); needs `mtls_key_file`.
+    pub mtls_cert_file: Option<PathBuf>,
+    /// The mTLS private key file (PEM); needs `mtls_cert_file`.
+    pub mtls_key_file: Option<PathBuf>,
+    /// A CA bundle (PEM) added to the system roots to verify the engine.
+    pub ca_file: Option<PathBuf>,
+    /// The name to send as SNI and to verify the engine certificate against.
+    pub server_name: Option<String>,
+    /// Skip verification of the engine certificate (tests only).
+    pub insecure_skip_verify: Option<bool>,
+    /// The control-plane API URL.
+    pub api_url: Option<String>,
+    /// The config-file context to use.
+    pub context: Option<String>,
+    /// The config file to read instead of `RSTREAM_CONFIG` or the default.
+    pub config_file: Option<PathBuf>,
+    /// The managed project endpoint, resolved to an engine by the control plane.
+    pub project_endpoint: Option<String>,
+    /// The region of the project to use; `auto` means none.
+    pub region: Option<String>,
+    /// Extra headers for control-plane API requests; they win over
+    /// `RSTREAM_CONTROL_PLANE_HEADERS` and the environment's `headers`.
+    pub api_headers: Vec<(String, String)>,
+}
+
+/// The outcome of resolution: everything the runtime needs to reach the
+/// engine and the control plane. `Debug` never shows secrets or header values.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ResolvedConfig {
+    /// The engine. `None` when only a project endpoint is known (the
+    /// control plane then names the engine) or nothing is configured.
+    pub engine: Option<EngineAddress>,
+    /// How the runtime authenticates to the engine.
+    pub credentials: Credentials,
+    /// How the engine's certificate is verified.
+    pub tls: TlsSettings,
+    /// The HTTP proxy to reach the engine through, if any.
+    pub proxy: Option<ProxySettings>,
+    /// The control-plane API URL, without trailing slash.
+    pub api_url: String,
+    /// Extra headers for control-plane API requests, names canonicalised.
+    pub api_headers: Vec<(String, String)>,
+    /// The managed project endpoint, if known.
+    pub project_endpoint: Option<String>,
+    /// The selected region, lowercase; never `auto`.
+    pub region: Option<String>,
+    /// The name of the config-file context in use, if any.
+    pub context_name: Option<String>,
+}
+
+/// How the runtime proves who it is to the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Credentials {
+    /// No credentials.
+    #[default]
+    None,
+    /// A bearer token, sent in the client details of every handshake.
+    Token(Secret),
+    /// A TLS client certificate.
+    Mtls(MtlsIdentity),
+}
+
+/// An mTLS client certificate and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MtlsIdentity {
+    /// PEM files on disk.
+    Files {
+        /// The certificate (chain) file.
+        cert: PathBuf,
+        /// The private key file.
+        key: PathBuf,
+    },
+    /// PEM text stored inline in the config file.
+    Pem {
+        /// The certificate (chain) in PEM.
+        cert_pem: String,
+        /// The private key in PEM.
+        key_pem: Secret,
+    },
+}
+
+/// TLS verification settings for the engine or a proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// A CA bundle (PEM) added to the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// The name to send as SNI and to verify the certificate against.
+    pub server_name: Option<String>,
+    /// Skip certificate verification entirely.
+    pub insecure_skip_verify: bool,
+}
+
+/// An HTTP(S) proxy the runtime tunnels engine connections through with
+/// `CONNECT`. `Debug` hides the password, header values and URL user info.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `http://` or `https://` URL of the proxy.
+    pub url: String,
+    /// User name for proxy authentication.
+    pub username: Option<String>,
+    /// Password for proxy authentication.
+    pub password: Option<Secret>,
+    /// Extra headers sent with `CONNECT`.
+    pub headers: Vec<(String, String)>,
+    /// `transport.proxy.fromEnvironment` was true: without an explicit URL,
+    /// `url` came from `HTTPS_PROXY`.
+    pub from_environment: bool,
+    /// `NO_PROXY` when `from_environment` is set; hosts matching it are
+    /// reached directly.
+    pub no_proxy: Option<String>,
+    /// How the proxy's own certificate is verified (for `https://` proxies).
+    pub tls: TlsSettings,
+}
+
+/// Prints header names with their values hidden.
+struct RedactedHeaders<'a>(&'a [(String, String)]);
+
+impl fmt::Debug for RedactedHeaders<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(name, _)| (name, "<redacted>")))
+            .finish()
+    }
+}
+
+/// A URL with any `user:password@` replaced.
+fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("url", &redact_userinfo(&self.url))
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("headers", &RedactedHeaders(&self.headers))
+            .field("from_environment", &self.from_environment)
+            .field("no_proxy", &self.no_proxy)
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ResolvedConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedConfig")
+            .field("engine", &self.engine.as_ref().map(ToString::to_string))
+            .field("credentials", &self.credentials)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy)
+            .field("api_url", &self.api_url)
+            .field("api_headers", &RedactedHeaders(&self.api_headers))
+            .field("project_endpoint", &self.project_endpoint)
+            .field("region", &self.region)
+            .field("context_name", &self.context_name)
+            .finish()
+    }
+}
