@@ -22,7 +22,7 @@ pub enum Error {
 
     /// The signed timestamp is further from the receiver's clock than the tolerance.
     #[error(
-        "webhook timestamp {timestamp} is more than {tolerance_secs}s away from the receiver's clock ({now}); check the clock, or this is a replay"
+        "webhook timestamp {timestamp} is outside the {tolerance_secs}s tolerance around the receiver's clock ({now}); check the clock, or this is a replay"
     )]
     TimestampOutOfTolerance {
         /// The `t=` value of the header, in Unix seconds.
