@@ -2,7 +2,7 @@
 //!
 //! [`VerifyWebhook`] reads the whole body (up to
 //! [`Verifier::max_body_bytes`]), verifies it, and calls the inner service
-//! with the body re-attached as [`Full<Bytes>`] and the [`WebhookEvent`] in
+//! with the body re-attached as [`Full<Bytes>`] and the [`WebhookEvent`](crate::WebhookEvent) in
 //! the request's extensions. A request that does not verify never reaches the
 //! inner service: it is answered with [`Error::status_code`] and a short
 //! `text/plain` reason.
