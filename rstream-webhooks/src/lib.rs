@@ -110,3 +110,36 @@ fn content_length_exceeds(content_length: Option<&str>, limit: usize) -> bool {
         .and_then(|v| v.trim().parse::<u64>().ok())
         .is_some_and(|len| len > limit as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    fn assert_send_sync<T: Send + Sync + 'static>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        assert_send_sync::<crate::Verifier>();
+        assert_send_sync::<crate::Secret>();
+        assert_send_sync::<crate::WebhookEvent>();
+        assert_send_sync::<crate::Error>();
+        assert_send_sync::<crate::EventType>();
+        #[cfg(feature = "axum")]
+        assert_send_sync::<crate::axum::VerifiedEvent>();
+        #[cfg(feature = "actix")]
+        assert_send_sync::<crate::actix::VerifiedEvent>();
+        #[cfg(feature = "tower")]
+        assert_send_sync::<crate::tower::VerifyWebhook<()>>();
+    }
+
+    #[test]
+    fn secrets_compare_by_value() {
+        assert_eq!(
+            crate::Secret::new("whsec_a"),
+            crate::Secret::from("whsec_a")
+        );
+        assert_ne!(crate::Secret::new("whsec_a"), crate::Secret::new("whsec_b"));
+        assert_ne!(
+            crate::Secret::new("whsec_a"),
+            crate::Secret::new("whsec_ab")
+        );
+    }
+}

@@ -1,10 +1,12 @@
 //! The signing secret and its generator.
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore as _;
+use subtle::ConstantTimeEq as _;
 
 /// Prefix of every rstream webhook signing secret.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -13,15 +15,16 @@ pub const SECRET_PREFIX: &str = "whsec_";
 ///
 /// The HMAC key is the whole string as UTF-8, prefix included: the secret is
 /// not base64-decoded. `Debug` prints `Secret(<redacted>)` and there is no
-/// `Display`, so a secret does not end up in logs by accident.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// `Display`, so a secret does not end up in logs by accident. Cloning is
+/// cheap (shared), and `==` compares in constant time for equal lengths.
+#[derive(Clone)]
+pub struct Secret(Arc<str>);
 
 impl Secret {
     /// Wraps a secret as given. An empty secret is accepted here and refused
     /// when used, with [`Error::EmptySecret`](crate::Error::EmptySecret).
     pub fn new(secret: impl Into<String>) -> Self {
-        Secret(secret.into())
+        Secret(Arc::from(secret.into()))
     }
 
     /// The secret itself; handle with care.
@@ -44,15 +47,23 @@ impl fmt::Debug for Secret {
     }
 }
 
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.as_bytes().ct_eq(other.0.as_bytes()).into()
+    }
+}
+
+impl Eq for Secret {}
+
 impl From<String> for Secret {
     fn from(secret: String) -> Self {
-        Secret(secret)
+        Secret(Arc::from(secret))
     }
 }
 
 impl From<&str> for Secret {
     fn from(secret: &str) -> Self {
-        Secret(secret.to_owned())
+        Secret(Arc::from(secret))
     }
 }
 
@@ -62,7 +73,7 @@ impl From<&str> for Secret {
 pub fn generate_secret() -> Secret {
     let mut bytes = [0u8; 32];
     rand::rng().fill_bytes(&mut bytes);
-    Secret(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+    Secret::new(format!("{SECRET_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
 }
 
 #[cfg(test)]
