@@ -106,3 +106,26 @@ async fn missing_verifier_is_500() {
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(text, "webhook receiver is not configured");
 }
+
+#[actix_web::test]
+async fn oversize_body_under_a_small_content_length_is_413() {
+    // The announced length passes; the limit is enforced while reading.
+    let big = format!(
+        r#"{{"id":"e","type":"tunnel.created","object":{{"pad":"{}"}}}}"#,
+        "x".repeat(300)
+    );
+    let app = test::init_service(
+        App::new()
+            .app_data(web::Data::new(Verifier::new(SECRET).max_body_bytes(256)))
+            .service(receive),
+    )
+    .await;
+    let request = test::TestRequest::post()
+        .uri("/webhooks")
+        .set_payload(big.clone())
+        .insert_header(("content-length", "10"))
+        .insert_header((SIGNATURE_HEADER, signed(&big, now()).unwrap()))
+        .to_request();
+    let response = test::call_service(&app, request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
