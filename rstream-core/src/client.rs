@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
+use crate::config::{self, ConfigOptions, Credentials, MtlsIdentity, ResolvedConfig};
 use crate::proto::{self, ClientDetails, Message};
 use crate::transport::{
     ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsConnection, TlsSettings,
@@ -67,6 +68,19 @@ impl Client {
     /// Starts a [`ClientBuilder`].
     pub fn builder() -> ClientBuilder {
         ClientBuilder::default()
+    }
+
+    /// A client from the standard configuration, exactly like the rstream
+    /// CLI and the other SDKs: environment (`RSTREAM_ENGINE`,
+    /// `RSTREAM_AUTHENTICATION_TOKEN`, ...), then the selected context of
+    /// `~/.rstream/config.yaml` (or `RSTREAM_CONFIG`), then defaults.
+    pub fn from_env() -> Result<Client, Error> {
+        Client::from_config(&config::load(&ConfigOptions::default())?)
+    }
+
+    /// A client from an already resolved configuration; see [`config`].
+    pub fn from_config(config: &ResolvedConfig) -> Result<Client, Error> {
+        ClientBuilder::from_config(config)?.build()
     }
 
     pub(crate) fn inner(&self) -> &ClientInner {
@@ -224,6 +238,52 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
+    /// A builder preset from a resolved configuration, to adjust before
+    /// [`build`](Self::build).
+    pub fn from_config(config: &ResolvedConfig) -> Result<ClientBuilder, Error> {
+        let engine = match (&config.engine, &config.project_endpoint) {
+            (Some(engine), _) => engine.to_string(),
+            (None, Some(endpoint)) => {
+                return Err(Error::config(format!(
+                    "the configuration names project endpoint {endpoint:?} but no engine: \
+                     resolving a project through the control plane is not supported yet, \
+                     set RSTREAM_ENGINE or the context's engine"
+                )));
+            }
+            (None, None) => {
+                return Err(Error::config(
+                    "no engine configured: set RSTREAM_ENGINE or select a config context with an engine",
+                ));
+            }
+        };
+        let mut builder = ClientBuilder::default().engine(engine);
+        builder = match &config.credentials {
+            Credentials::Token(token) => builder.token(token.clone()),
+            Credentials::Mtls(MtlsIdentity::Files { cert, key }) => builder.mtls_files(cert, key),
+            Credentials::Mtls(MtlsIdentity::Pem { cert_pem, key_pem }) => {
+                builder.mtls_pem(cert_pem.clone(), key_pem.clone())
+            }
+            _ => builder,
+        };
+        builder.tls.ca_file = config.tls.ca_file.clone();
+        builder.tls.server_name = config.tls.server_name.clone();
+        builder.tls.insecure_skip_verify = config.tls.insecure_skip_verify;
+        builder.proxy = config.proxy.as_ref().map(|p| ProxySettings {
+            url: p.url.clone(),
+            username: p.username.clone(),
+            password: p.password.clone(),
+            headers: p.headers.clone(),
+            from_environment: p.from_environment,
+            tls: TlsSettings {
+                ca_file: p.tls.ca_file.clone(),
+                server_name: p.tls.server_name.clone(),
+                insecure_skip_verify: p.tls.insecure_skip_verify,
+                ..TlsSettings::default()
+            },
+        });
+        Ok(builder)
+    }
+
     /// The engine, `host` (port 443) or `host:port`.
     pub fn engine(mut self, engine: impl Into<String>) -> Self {
         self.engine = Some(engine.into());
@@ -371,6 +431,30 @@ impl ClientBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_config_maps_every_setting() {
+        let env: std::collections::HashMap<String, String> = [
+            ("RSTREAM_ENGINE", "engine.example.com:8443"),
+            ("RSTREAM_AUTHENTICATION_TOKEN", "tok_abc"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        let resolved = config::resolve(&ConfigOptions::default(), &env, None, 0).unwrap();
+        let client = Client::from_config(&resolved).unwrap();
+        assert_eq!(client.engine(), "engine.example.com:8443");
+        assert_eq!(
+            client.inner().token.as_ref().map(Secret::expose),
+            Some("tok_abc")
+        );
+        assert!(!format!("{client:?}").contains("tok_abc"));
+
+        let none =
+            config::resolve(&ConfigOptions::default(), &Default::default(), None, 0).unwrap();
+        let err = Client::from_config(&none).unwrap_err();
+        assert!(err.to_string().contains("RSTREAM_ENGINE"), "{err}");
+    }
 
     #[test]
     fn host_port_forms() {
