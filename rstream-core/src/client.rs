@@ -234,6 +234,7 @@ pub struct ClientBuilder {
     operation_timeout: Option<Duration>,
     heartbeat_interval: Option<Option<Duration>>,
     zero_rtt: Option<bool>,
+    tls_resumption: Option<bool>,
     agent: Option<(String, String)>,
 }
 
@@ -376,6 +377,17 @@ impl ClientBuilder {
         self
     }
 
+    /// TLS session resumption for every connection to the engine (default
+    /// on). Each accepted or dialed stream opens its own TLS connection;
+    /// with resumption, all but the first resume an earlier session from an
+    /// in-memory ticket cache shared by the client and its clones, which
+    /// skips the certificate exchange. Turn it off only to measure what it
+    /// saves or to work around an engine that mishandles it.
+    pub fn tls_resumption(mut self, enabled: bool) -> Self {
+        self.tls_resumption = Some(enabled);
+        self
+    }
+
     /// Report another agent name and version to the engine (for tools built
     /// on this crate).
     pub fn agent(mut self, name: impl Into<String>, version: impl Into<String>) -> Self {
@@ -407,7 +419,8 @@ impl ClientBuilder {
         }
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let connector = Connector::new(&self.tls, self.proxy, vec![ALPN_RSTRM.to_vec()])?
-            .with_connect_timeout(connect_timeout);
+            .with_connect_timeout(connect_timeout)
+            .with_tls_resumption(self.tls_resumption.unwrap_or(true));
         let (agent, version) = self
             .agent
             .unwrap_or_else(|| (AGENT.into(), env!("CARGO_PKG_VERSION").into()));

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::ClientConfig;
+use rustls::client::Resumption;
 use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
@@ -35,7 +36,7 @@ pub struct Connector {
 struct Inner {
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
-    proxy: Option<ProxyRoute>,
+    proxy: Option<Arc<ProxyRoute>>,
 }
 
 impl fmt::Debug for Connector {
@@ -68,7 +69,9 @@ impl Connector {
             _ => None,
         };
         let proxy = match proxy {
-            Some(settings) => ProxyRoute::resolve(&settings, |name| std::env::var(name).ok())?,
+            Some(settings) => {
+                ProxyRoute::resolve(&settings, |name| std::env::var(name).ok())?.map(Arc::new)
+            }
             None => None,
         };
         Ok(Connector {
@@ -85,6 +88,31 @@ impl Connector {
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
+    }
+
+    /// Turns TLS session resumption on (the default) or off.
+    ///
+    /// With resumption on, every connection made through this connector (and
+    /// its clones) may resume a TLS session from an earlier one, using
+    /// rustls' in-memory cache of session tickets: a resumed handshake skips
+    /// the certificate exchange and its verification. Turning it off makes
+    /// every handshake a full one; that is only useful to measure what
+    /// resumption saves, or to work around a server that mishandles it.
+    pub fn with_tls_resumption(self, enabled: bool) -> Self {
+        let mut config = (*self.inner.config).clone();
+        config.resumption = if enabled {
+            Resumption::default()
+        } else {
+            Resumption::disabled()
+        };
+        Connector {
+            inner: Arc::new(Inner {
+                config: Arc::new(config),
+                server_name: self.inner.server_name.clone(),
+                proxy: self.inner.proxy.clone(),
+            }),
+            connect_timeout: self.connect_timeout,
+        }
     }
 
     /// The bound on a whole connect.
