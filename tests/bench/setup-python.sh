@@ -1,0 +1,14 @@
+#!/bin/sh
+# Creates a virtual environment with the official Python SDK, for the
+# Python row of rstream-bench:
+#
+#   tests/bench/setup-python.sh [DIR]     (DIR defaults to target/bench-venv)
+#   cargo run --release -p rstream-testkit --bin rstream-bench -- --python DIR/bin/python
+set -eu
+dir="${1:-target/bench-venv}"
+python="${PYTHON:-python3}"
+"$python" -m venv "$dir"
+"$dir/bin/pip" install --quiet --upgrade pip
+"$dir/bin/pip" install --quiet "rstreamlabs-rstream==0.7.0"
+"$dir/bin/python" -c "import rstream.asgi; print('rstream', rstream.__version__ if hasattr(rstream, '__version__') else '')"
+echo "ready: --python $dir/bin/python"
