@@ -36,16 +36,29 @@ async fn a_thousand_concurrent_streams_on_one_tunnel() {
         .await
         .unwrap();
     spawn_echo(tunnel.clone());
-    let mut tasks = Vec::new();
-    for i in 0..1000u32 {
-        let stream = engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap());
-        tasks.push(tokio::spawn(async move {
-            let mut edge = stream.await.expect("stream opened");
-            let data = format!("stream {i}").into_bytes();
-            // Hold the stream open until every one is up: real concurrency.
-            echo_roundtrip(&mut edge, &data).await == data
-        }));
+    // Streams arrive in waves (a burst of 1,000 announcements at once is
+    // refused beyond the dial queue: see the burst test) and all stay open
+    // together.
+    let mut open = Vec::new();
+    for _ in 0..20 {
+        let wave: Vec<_> = (0..50)
+            .map(|_| tokio::spawn(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap())))
+            .collect();
+        for stream in wave {
+            open.push(guard(stream).await.unwrap().expect("stream opened"));
+        }
     }
+    assert_eq!(open.len(), 1000);
+    let tasks: Vec<_> = open
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut edge)| {
+            tokio::spawn(async move {
+                let data = format!("stream {i}").into_bytes();
+                echo_roundtrip(&mut edge, &data).await == data
+            })
+        })
+        .collect();
     let served = tokio::time::timeout(Duration::from_secs(180), async {
         let mut served = 0;
         for task in tasks {

@@ -62,7 +62,9 @@ async fn secrets_stay_out_of_logs_debug_and_errors() {
         .await
         .unwrap();
     assert_eq!(guard(echo_roundtrip(&mut edge, b"one")).await, b"one");
-    let mut dialed = guard(client.dial_with("secret-keeper", false)).await.unwrap();
+    let mut dialed = guard(client.dial_with("secret-keeper", false))
+        .await
+        .unwrap();
     assert_eq!(guard(echo_roundtrip(&mut dialed, b"two")).await, b"two");
     let refused = builder(&engine).token("tok_wrong_secret").build().unwrap();
     let err = guard(refused.connect()).await.unwrap_err();
@@ -105,15 +107,23 @@ async fn stored_token_never_reaches_an_overridden_engine() {
         ..ConfigOptions::default()
     };
     // The same file without the override resolves, with the stored token.
-    let stored = resolve(&ConfigOptions::default(), &HashMap::new(), Some(&file), 1_700_000_000)
-        .expect("the file alone resolves");
+    let stored = resolve(
+        &ConfigOptions::default(),
+        &HashMap::new(),
+        Some(&file),
+        1_700_000_000,
+    )
+    .expect("the file alone resolves");
     assert!(format!("{stored:?}").contains("engine.example.com"));
     let err = resolve(&options, &HashMap::new(), Some(&file), 1_700_000_000).unwrap_err();
     assert!(!err.to_string().contains(TOKEN), "{err}");
     // Through the environment too.
     let env = HashMap::from([("RSTREAM_ENGINE".to_owned(), engine.engine_address())]);
     assert!(resolve(&ConfigOptions::default(), &env, Some(&file), 1_700_000_000).is_err());
-    assert!(engine.client_details().is_empty(), "nothing reached the engine");
+    assert!(
+        engine.client_details().is_empty(),
+        "nothing reached the engine"
+    );
 }
 
 /// Without the engine's CA, the handshake fails and says why; with the CA,
@@ -128,7 +138,10 @@ async fn unknown_certificate_authority_is_refused() {
         .unwrap();
     let err = guard(stranger.connect()).await.unwrap_err();
     let text = err.to_string().to_lowercase();
-    assert!(text.contains("certificate") || text.contains("issuer"), "{err}");
+    assert!(
+        text.contains("certificate") || text.contains("issuer"),
+        "{err}"
+    );
     assert!(engine.client_details().is_empty());
 
     let insecure = Client::builder()
