@@ -25,7 +25,8 @@ type Http = HttpClient<TunnelConnector, Body>;
 
 /// The public handler: forwards to the private tunnel and relays the answer.
 async fn inventory(State(http): State<Http>, Path(item): Path<String>) -> Response {
-    let Ok(request) = Request::get(format!("http://inventory-api/items/{item}")).body(Body::empty())
+    let Ok(request) =
+        Request::get(format!("http://inventory-api/items/{item}")).body(Body::empty())
     else {
         return (StatusCode::BAD_REQUEST, "not a valid item name\n").into_response();
     };

@@ -43,7 +43,7 @@ pub fn streamed(total: usize, chunk: usize) -> Body {
         let data: Vec<u8> = (start..end).map(|i| (i % 251) as u8).collect();
         Ok::<_, Infallible>(Frame::data(Bytes::from(data)))
     });
-    StreamBody::new(futures_util::stream::iter(frames)).boxed()
+    BodyExt::boxed(StreamBody::new(futures_util::stream::iter(frames)))
 }
 
 /// The bytes [`streamed`] sends.
@@ -68,9 +68,10 @@ pub async fn h2<IO>(io: IO) -> hyper::client::conn::http2::SendRequest<Body>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (send, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
-        .await
-        .expect("HTTP/2 handshake");
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(io))
+            .await
+            .expect("HTTP/2 handshake");
     tokio::spawn(conn);
     send
 }
@@ -170,7 +171,9 @@ pub fn app(slow: Slow) -> Router {
         .route(
             "/echo",
             post(|request: AxumRequest| async move {
-                AxumResponse::new(AxumBody::from_stream(request.into_body().into_data_stream()))
+                AxumResponse::new(AxumBody::from_stream(
+                    request.into_body().into_data_stream(),
+                ))
             }),
         )
         .route(
