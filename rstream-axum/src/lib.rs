@@ -1,3 +1,69 @@
 //! `axum::serve` over an rstream tunnel, with connection info.
 //!
-//! Not built yet: the listener arrives with the runtime.
+//! [`TunnelListener`] implements [`axum::serve::Listener`] over any
+//! [`Accept`] (a [`Tunnel`](rstream_core::Tunnel) or a
+//! [`SupervisedTunnel`](rstream_core::SupervisedTunnel)), so axum's own
+//! `serve` answers the tunnel's traffic in-process, with no loopback port,
+//! and [`ConnectInfo<TunnelAddr>`](axum::extract::ConnectInfo) tells each
+//! handler where the client came from.
+//!
+//! ```no_run
+//! use axum::{Router, extract::ConnectInfo, routing::get};
+//! use rstream_axum::{TunnelAddr, TunnelListener};
+//! use rstream_core::{Client, TunnelOptions};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let client = Client::from_env()?;
+//! let tunnel = client.supervise(TunnelOptions::http().publish(true)).await?;
+//! println!("serving at {:?}", tunnel.forwarding_address());
+//!
+//! let app = Router::new().route(
+//!     "/",
+//!     get(|ConnectInfo(addr): ConnectInfo<TunnelAddr>| async move {
+//!         format!("hello {:?}\n", addr.source_ip())
+//!     }),
+//! );
+//! let listener = TunnelListener::new(tunnel);
+//! let tunnel_closed = listener.closed();
+//! axum::serve(listener, app.into_make_service_with_connect_info::<TunnelAddr>())
+//!     .with_graceful_shutdown(async move {
+//!         tokio::select! {
+//!             _ = tokio::signal::ctrl_c() => {}
+//!             () = tunnel_closed => {}
+//!         }
+//!     })
+//!     .await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # When the tunnel ends
+//!
+//! axum's `Listener::accept` cannot fail or report an end, so
+//! [`TunnelListener`] retries transient accept errors (logged at `warn`,
+//! see [`rstream_tower::accept_retrying`]) and, once the tunnel is closed or
+//! has failed for good (logged at `error`), never yields another
+//! connection: `axum::serve` on its own would then wait forever. Pass
+//! [`TunnelListener::closed`] to `with_graceful_shutdown`, as above, and
+//! `serve` returns once the connections still open are done. A
+//! [`SupervisedTunnel`](rstream_core::SupervisedTunnel) only ends when it
+//! is closed or gives up (bad credentials): engine restarts and network
+//! failures are invisible to the app.
+//!
+//! For the headers a public service needs bounded (read timeout, size) and
+//! a shutdown deadline, [`rstream_tower::serve`] serves a `Router` too; this
+//! crate is for code that wants `axum::serve` itself. Handlers reach private
+//! tunnels over HTTP with [`TunnelConnector`].
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
+#[cfg(not(any(feature = "http1", feature = "http2")))]
+compile_error!("rstream-axum needs its `http1` feature, its `http2` feature, or both");
+
+mod addr;
+mod listener;
+
+pub use addr::TunnelAddr;
+pub use listener::TunnelListener;
+pub use rstream_core::{Accept, StreamInfo};
+pub use rstream_tower::{TunnelConnection, TunnelConnector};

@@ -17,7 +17,6 @@ mod report;
 mod scenarios;
 mod serve;
 mod tls;
-mod tunnel_serve;
 
 use std::path::PathBuf;
 use std::time::Duration;

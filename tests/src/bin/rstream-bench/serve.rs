@@ -112,7 +112,8 @@ pub(crate) async fn serve_main(args: ServeArgs) -> Result<(), BoxError> {
             let host = address.trim_start_matches("https://").to_owned();
             if args.mode == "tunnel" {
                 println!("READY {host}");
-                crate::tunnel_serve::serve(tunnel, router()).await?;
+                // axum's own `serve` on the tunnel's streams, in-process.
+                axum::serve(rstream_axum::TunnelListener::new(tunnel), router()).await?;
             } else {
                 let local = TcpListener::bind("127.0.0.1:0").await?;
                 let local_addr = local.local_addr()?;
