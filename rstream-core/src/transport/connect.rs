@@ -11,6 +11,7 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 
 use super::proxy::{ProxyRoute, authority};
+use super::resolve::Resolver;
 use super::stream::ProxiedStream;
 use super::{ProxySettings, TlsSettings, tls};
 use crate::Error;
@@ -37,6 +38,7 @@ struct Inner {
     config: Arc<ClientConfig>,
     server_name: Option<ServerName<'static>>,
     proxy: Option<Arc<ProxyRoute>>,
+    resolver: Arc<Resolver>,
 }
 
 impl fmt::Debug for Connector {
@@ -79,6 +81,7 @@ impl Connector {
                 config,
                 server_name,
                 proxy,
+                resolver: Arc::default(),
             }),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         })
@@ -93,15 +96,16 @@ impl Connector {
     /// Turns TLS session resumption on (the default) or off.
     ///
     /// With resumption on, every connection made through this connector (and
-    /// its clones) may resume a TLS session from an earlier one, using
-    /// rustls' in-memory cache of session tickets: a resumed handshake skips
-    /// the certificate exchange and its verification. Turning it off makes
+    /// its clones) may resume a TLS session from an earlier one, using an
+    /// in-memory store of session tickets with room for many concurrent
+    /// connections per server: a resumed handshake skips the certificate
+    /// exchange and its verification. Turning it off makes
     /// every handshake a full one; that is only useful to measure what
     /// resumption saves, or to work around a server that mishandles it.
     pub fn with_tls_resumption(self, enabled: bool) -> Self {
         let mut config = (*self.inner.config).clone();
         config.resumption = if enabled {
-            Resumption::default()
+            tls::resumption()
         } else {
             Resumption::disabled()
         };
@@ -110,6 +114,7 @@ impl Connector {
                 config: Arc::new(config),
                 server_name: self.inner.server_name.clone(),
                 proxy: self.inner.proxy.clone(),
+                resolver: self.inner.resolver.clone(),
             }),
             connect_timeout: self.connect_timeout,
         }
@@ -210,9 +215,7 @@ impl Connector {
         let context = || format!("connecting to {target}");
         let tcp = match connect_to {
             Some(addr) => TcpStream::connect(addr).await,
-            None => {
-                TcpStream::connect((host.trim_start_matches('[').trim_end_matches(']'), port)).await
-            }
+            None => self.inner.resolver.connect(host, port).await,
         }
         .map_err(|e| Error::io(context(), e))?;
         tcp.set_nodelay(true)

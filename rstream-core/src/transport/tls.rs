@@ -12,8 +12,10 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
 
+use super::session::SessionStore;
 use super::{ClientIdentity, TlsSettings};
 use crate::Error;
+use rustls::client::Resumption;
 
 /// The crypto provider every configuration uses. No process-wide default
 /// provider is installed or consulted.
@@ -21,10 +23,16 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// TLS session resumption with a store sized for many concurrent
+/// connections to one engine (see [`SessionStore`]).
+pub(crate) fn resumption() -> Resumption {
+    Resumption::store(Arc::new(SessionStore::default()))
+}
+
 /// Builds a client configuration from `settings`, offering `alpn`.
 ///
-/// Session resumption stays at rustls' default (an in-memory cache), so
-/// callers should build once and share the result.
+/// Sessions are resumed from an in-memory store that belongs to the
+/// configuration, so callers should build once and share the result.
 pub(crate) fn client_config(
     settings: &TlsSettings,
     alpn: Vec<Vec<u8>>,
@@ -56,6 +64,7 @@ pub(crate) fn client_config(
         }
     };
     config.alpn_protocols = alpn;
+    config.resumption = resumption();
     Ok(Arc::new(config))
 }
 
