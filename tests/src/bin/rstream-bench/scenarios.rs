@@ -278,8 +278,16 @@ impl Bench {
 
         let rps = "req/s";
         let (t, d, f) = ("tunnel", "direct TLS", "forward_to");
-        let (tk, dk, fk) = (t_ka.outcome.rate(), d_ka.outcome.rate(), f_ka.outcome.rate());
-        let (tn, dn, fn_) = (t_ns.outcome.rate(), d_ns.outcome.rate(), f_ns.outcome.rate());
+        let (tk, dk, fk) = (
+            t_ka.outcome.rate(),
+            d_ka.outcome.rate(),
+            f_ka.outcome.rate(),
+        );
+        let (tn, dn, fn_) = (
+            t_ns.outcome.rate(),
+            d_ns.outcome.rate(),
+            f_ns.outcome.rate(),
+        );
         let at_least = Goal::RatioAtLeast;
         self.row("keepalive", "throughput", rps, t, tk, d, dk, at_least(0.8));
         self.row("keepalive", "throughput", rps, t, tk, f, fk, at_least(1.3));
@@ -287,13 +295,49 @@ impl Bench {
         self.row("new_stream", "throughput", rps, t, tn, f, fn_, Goal::None);
         let p = |m: &Measured, q| m.outcome.quantile_ms(q);
         let diff = Goal::DiffAtMost;
-        self.row("latency", "p50", "ms", t, p(&t_lat, 0.5), d, p(&d_lat, 0.5), diff(1.0));
-        self.row("latency", "p99", "ms", t, p(&t_lat, 0.99), d, p(&d_lat, 0.99), diff(1.0));
+        self.row(
+            "latency",
+            "p50",
+            "ms",
+            t,
+            p(&t_lat, 0.5),
+            d,
+            p(&d_lat, 0.5),
+            diff(1.0),
+        );
+        self.row(
+            "latency",
+            "p99",
+            "ms",
+            t,
+            p(&t_lat, 0.99),
+            d,
+            p(&d_lat, 0.99),
+            diff(1.0),
+        );
         let us = "us/req";
         let (tc, dc) = (t_ka.cpu_us_per_req, d_ka.cpu_us_per_req);
-        self.row("app_cpu keepalive", "server CPU", us, t, tc, d, dc, Goal::RatioAtMost(1.1));
+        self.row(
+            "app_cpu keepalive",
+            "server CPU",
+            us,
+            t,
+            tc,
+            d,
+            dc,
+            Goal::RatioAtMost(1.1),
+        );
         let (tc, dc) = (t_ns.cpu_us_per_req, d_ns.cpu_us_per_req);
-        self.row("app_cpu new_stream", "server CPU", us, t, tc, d, dc, Goal::RatioAtMost(1.1));
+        self.row(
+            "app_cpu new_stream",
+            "server CPU",
+            us,
+            t,
+            tc,
+            d,
+            dc,
+            Goal::RatioAtMost(1.1),
+        );
         Ok(())
     }
 
@@ -301,8 +345,15 @@ impl Bench {
     /// engine on (the default) and off.
     async fn resumption(&mut self) -> Result<(), BoxError> {
         println!("resumption: new_stream with and without TLS session resumption");
-        let (resumed, total) = self.probe_resumption().await?;
-        println!("  handshakes to the engine resumed by a shared connector: {resumed}/{total}");
+        let [(seq, seq_total), (burst, burst_total)] = self.probe_resumption().await?;
+        println!(
+            "  TLS handshakes to the engine resumed: {seq}/{seq_total} one after the other, \
+             {burst}/{burst_total} in a concurrent burst"
+        );
+        let (default_burst, default_total) = self.probe_default_store().await?;
+        println!(
+            "  (with rustls' default session store: {default_burst}/{default_total} in the same burst)"
+        );
         let close = self.spec(CONNECTIONS, true, false);
         let (server, target) = self.spawn_tunnel("tunnel", true).await?;
         let on = self.measure(&server, &target, close).await;
@@ -337,32 +388,74 @@ impl Bench {
         Ok(())
     }
 
-    /// Opens a few TLS connections to the engine through one connector (as
-    /// the runtime does) and counts the resumed handshakes.
-    async fn probe_resumption(&self) -> Result<(usize, usize), BoxError> {
+    /// Opens TLS connections to the engine through one connector, as the
+    /// runtime does for its streams: first one after the other, then a
+    /// burst of concurrent ones. Returns how many of each were resumed.
+    async fn probe_resumption(&self) -> Result<[(usize, usize); 2], BoxError> {
         use rstream_core::transport::{ALPN_RSTRM, Connector, TlsSettings};
-        use tokio::io::AsyncReadExt;
         let settings = TlsSettings {
             ca_pem: Some(self.engine.ca_pem()),
             ..TlsSettings::default()
         };
         let connector = Connector::new(&settings, None, vec![ALPN_RSTRM.to_vec()])?;
-        let addr = self.engine.engine_addr();
-        let total = 10;
-        let mut resumed = 0;
-        for _ in 0..total {
-            let mut conn = connector
-                .connect("localhost", addr.port(), Some(addr))
-                .await?;
-            if conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
-                resumed += 1;
-            }
+        let port = self.engine.engine_addr().port();
+        let one = |connector: Connector| async move {
+            use tokio::io::AsyncReadExt;
+            let mut conn = connector.connect("localhost", port, None).await?;
+            let resumed =
+                conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             // Session tickets arrive after the handshake: read for a moment
             // so that rustls stores them.
             let mut byte = [0u8; 1];
             let _ = tokio::time::timeout(Duration::from_millis(50), conn.read(&mut byte)).await;
+            Ok::<_, BoxError>(resumed)
+        };
+        let sequential = 40;
+        let mut seq_resumed = 0;
+        for _ in 0..sequential {
+            seq_resumed += usize::from(one(connector.clone()).await?);
         }
-        Ok((resumed, total))
+        let burst = 32;
+        let tasks: Vec<_> = (0..burst)
+            .map(|_| tokio::spawn(one(connector.clone())))
+            .collect();
+        let mut burst_resumed = 0;
+        for task in tasks {
+            burst_resumed += usize::from(task.await??);
+        }
+        Ok([(seq_resumed, sequential), (burst_resumed, burst)])
+    }
+
+    /// The same burst with rustls' default session store (8 tickets per
+    /// server), for comparison.
+    async fn probe_default_store(&self) -> Result<(usize, usize), BoxError> {
+        let config = client_config(&self.engine.ca_pem(), &[rstream_core::transport::ALPN_RSTRM])?;
+        let addr = self.engine.engine_addr();
+        let one = |config: Arc<ClientConfig>| async move {
+            use tokio::io::AsyncReadExt;
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            let name = rustls::pki_types::ServerName::try_from("localhost")?;
+            let mut conn = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            let resumed =
+                conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            let mut byte = [0u8; 1];
+            let _ = tokio::time::timeout(Duration::from_millis(50), conn.read(&mut byte)).await;
+            Ok::<_, BoxError>(resumed)
+        };
+        for _ in 0..40 {
+            one(config.clone()).await?;
+        }
+        let burst = 32;
+        let tasks: Vec<_> = (0..burst)
+            .map(|_| tokio::spawn(one(config.clone())))
+            .collect();
+        let mut resumed = 0;
+        for task in tasks {
+            resumed += usize::from(task.await??);
+        }
+        Ok((resumed, burst))
     }
 
     /// new_stream with the official Python SDK's ASGI helper behind the
@@ -380,7 +473,10 @@ impl Bench {
             ("RSTREAM_ENGINE", self.engine.engine_address()),
             ("RSTREAM_AUTHENTICATION_TOKEN", TOKEN.to_owned()),
             ("BENCH_CA_FILE", path_str(self.engine.ca_file())?.to_owned()),
-            ("BENCH_TUNNEL_NAME", format!("bench-python-{}", self.counter)),
+            (
+                "BENCH_TUNNEL_NAME",
+                format!("bench-python-{}", self.counter),
+            ),
             ("BENCH_BODY", crate::serve::BODY.to_owned()),
         ]
         .map(|(k, v)| (k.to_owned(), v));
