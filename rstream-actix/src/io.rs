@@ -3,6 +3,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -10,22 +11,35 @@ use actix_http::Protocol;
 use rstream_core::{StreamInfo, TunnelStream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
+use crate::activity::Activity;
+
 /// The client connection preface that opens every HTTP/2 connection
 /// (RFC 9113, section 3.4).
 pub(crate) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// A tunnel stream with bytes already read from it put back in front.
+///
+/// Reads end early (end-of-file) when its [`Activity`] says the connection
+/// is idle while draining.
 #[derive(Debug)]
 pub(crate) struct TunnelIo<S = TunnelStream> {
     stream: S,
     replay: Vec<u8>,
     replayed: usize,
+    activity: Rc<Activity>,
 }
 
 impl TunnelIo<TunnelStream> {
     /// What the engine said about the stream.
     pub(crate) fn info(&self) -> &StreamInfo {
         self.stream.info()
+    }
+}
+
+impl<S> TunnelIo<S> {
+    /// What the connection is doing.
+    pub(crate) fn activity(&self) -> &Rc<Activity> {
+        &self.activity
     }
 }
 
@@ -66,6 +80,7 @@ impl<S: AsyncRead + Unpin> TunnelIo<S> {
                 stream,
                 replay,
                 replayed: 0,
+                activity: Rc::default(),
             },
             decided,
         ))
@@ -90,7 +105,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for TunnelIo<S> {
             }
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.stream).poll_read(cx, buf)
+        if this.activity.reads_should_end() {
+            return Poll::Ready(Ok(()));
+        }
+        let read = Pin::new(&mut this.stream).poll_read(cx, buf);
+        if read.is_pending() {
+            this.activity.set_reader(cx.waker());
+        }
+        read
     }
 }
 
@@ -169,6 +191,34 @@ mod tests {
         let (protocol, bytes) = detect_from(&[request]).await.unwrap();
         assert_eq!(protocol, Protocol::Http1);
         assert_eq!(bytes, request);
+    }
+
+    #[tokio::test]
+    async fn reads_end_once_idle_while_draining() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let (mut io, _) = TunnelIo::detect(server, None).await.unwrap();
+        let mut head = [0u8; 18];
+        io.read_exact(&mut head).await.unwrap();
+        let activity = Rc::clone(io.activity());
+        let busy = activity.begin();
+        activity.start_draining();
+        // A request in flight: reads wait for the client.
+        let read = tokio::time::timeout(Duration::from_millis(50), io.read(&mut head)).await;
+        assert!(read.is_err());
+        drop(busy);
+        assert_eq!(io.read(&mut head).await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn draining_waits_for_a_first_request() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+        let (mut io, _) = TunnelIo::detect(server, None).await.unwrap();
+        io.activity().start_draining();
+        let mut head = [0u8; 18];
+        io.read_exact(&mut head).await.unwrap();
+        assert_eq!(&head, b"GET / HTTP/1.1\r\n\r\n");
     }
 
     #[tokio::test]

@@ -59,14 +59,17 @@
 //! # Shutdown and failures
 //!
 //! When the tunnel closes or the graceful shutdown signal fires, accepting
-//! stops; open connections may finish within the shutdown timeout (HTTP/1.1
-//! responses from then on carry `Connection: close`), then the workers stop
-//! and the future returns. A handler that panics answers its request with a
+//! stops; requests in flight may finish within the shutdown timeout, then
+//! the workers stop and the future returns. Meanwhile HTTP/1.1 responses
+//! carry `Connection: close`, and connections with no request in flight are
+//! closed as soon as what they were sending is out (WebSockets and other
+//! streaming responses count as in flight until they end). A handler that panics answers its request with a
 //! 500; other requests and connections are untouched.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+mod activity;
 mod error;
 mod io;
 mod serve;

@@ -25,6 +25,7 @@ use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot,
 use tracing::Instrument as _;
 
 use crate::Error;
+use crate::activity::{Activity, TrackedBody};
 use crate::io::TunnelIo;
 
 /// Streams accepted from the tunnel, waiting for a worker.
@@ -173,6 +174,7 @@ async fn run<F, I, S, B>(
         .client_disconnect_timeout(settings.client_disconnect_timeout)
         .on_connect_ext(|io: &TunnelIo, data: &mut Extensions| {
             data.insert(io.info().clone());
+            data.insert(Rc::clone(io.activity()));
         })
         .finish(app);
     let service = match http.new_service(()).await {
@@ -203,6 +205,7 @@ async fn run<F, I, S, B>(
             &connections,
             &service,
             detect_timeout,
+            stopping.clone(),
         );
     }
 
@@ -221,6 +224,7 @@ async fn run<F, I, S, B>(
             &connections,
             &service,
             detect_timeout,
+            stopping.clone(),
         );
     }
     let deadline = tokio::time::sleep(settings.shutdown_timeout);
@@ -252,6 +256,7 @@ fn serve_stream<H>(
     connections: &Rc<Connections>,
     service: &Rc<H>,
     detect_timeout: Duration,
+    mut stopping: watch::Receiver<bool>,
 ) where
     H: Service<(TunnelIo, Protocol, Option<SocketAddr>)> + 'static,
     H::Error: fmt::Display,
@@ -277,7 +282,21 @@ fn serve_stream<H>(
             if poll_fn(|cx| service.poll_ready(cx)).await.is_err() {
                 return;
             }
-            if let Err(err) = service.call((io, protocol, peer)).await {
+            let activity = Rc::clone(io.activity());
+            let connection = service.call((io, protocol, peer));
+            tokio::pin!(connection);
+            let mut watching = true;
+            let ended = loop {
+                tokio::select! {
+                    ended = &mut connection => break ended,
+                    // An error means the server is gone: drain as well.
+                    _ = stopping.wait_for(|stop| *stop), if watching => {
+                        watching = false;
+                        activity.start_draining();
+                    }
+                }
+            };
+            if let Err(err) = ended {
                 tracing::debug!(error = %err, "connection ended with an error");
             }
         }
@@ -303,7 +322,7 @@ fn call_guarded<A, B>(
     app: &A,
     req: Request,
     draining: Rc<Cell<bool>>,
-) -> impl Future<Output = Result<Response<EitherBody<B>>, A::Error>> + use<A, B>
+) -> impl Future<Output = Result<Response<EitherBody<TrackedBody<B>>>, A::Error>> + use<A, B>
 where
     A: Service<Request>,
     A::Future: 'static,
@@ -311,6 +330,7 @@ where
     A::Error: 'static,
     B: MessageBody + 'static,
 {
+    let busy = req.conn_data::<Rc<Activity>>().map(Activity::begin);
     let call = std::panic::catch_unwind(AssertUnwindSafe(|| app.call(req)));
     async move {
         let answer = match call {
@@ -318,7 +338,9 @@ where
             Err(panic) => Err(panic),
         };
         let mut response = match answer {
-            Ok(Ok(response)) => response.into().map_body(|_, body| EitherBody::left(body)),
+            Ok(Ok(response)) => response
+                .into()
+                .map_body(|_, body| EitherBody::left(TrackedBody::new(body, busy))),
             Ok(Err(err)) => return Err(err),
             Err(_) => {
                 tracing::error!("request handler panicked; answered 500");

@@ -14,7 +14,7 @@ use actix_web::{App, HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _, stream};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt as _, Empty, Full, StreamBody};
+use http_body_util::{BodyExt, Empty, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::client::conn::{http1, http2};
 use hyper::{Method, Request, StatusCode, Version};
@@ -53,7 +53,9 @@ async fn whoami(req: HttpRequest) -> String {
     let info = req.conn_data::<StreamInfo>();
     format!(
         "peer={}\nsource={}\ntunnel={}\nstream={}\nversion={:?}\nthread={}\n",
-        req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default(),
+        req.peer_addr()
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default(),
         info.and_then(|i| i.source_ip)
             .map(|ip| ip.to_string())
             .unwrap_or_default(),
@@ -116,9 +118,10 @@ async fn ws_echo(req: HttpRequest, body: web::Payload) -> actix_web::Result<Http
     Ok(response)
 }
 
-fn app_factory(
+/// The App every test serves, sharing `shared` across workers.
+fn app(
     shared: web::Data<Shared>,
-) -> impl Fn() -> App<
+) -> App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
         Config = (),
@@ -126,20 +129,16 @@ fn app_factory(
         Error = actix_web::Error,
         InitError = (),
     >,
-> + Send
-+ Clone
-+ 'static {
-    move || {
-        App::new()
-            .app_data(shared.clone())
-            .route("/hello", web::get().to(hello))
-            .route("/echo", web::post().to(echo))
-            .route("/whoami", web::get().to(whoami))
-            .route("/slow", web::get().to(slow))
-            .route("/panic", web::get().to(panics))
-            .route("/meet", web::get().to(meet))
-            .route("/ws", web::get().to(ws_echo))
-    }
+> {
+    App::new()
+        .app_data(shared)
+        .route("/hello", web::get().to(hello))
+        .route("/echo", web::post().to(echo))
+        .route("/whoami", web::get().to(whoami))
+        .route("/slow", web::get().to(slow))
+        .route("/panic", web::get().to(panics))
+        .route("/meet", web::get().to(meet))
+        .route("/ws", web::get().to(ws_echo))
 }
 
 /// A running server and the means to stop it.
@@ -169,12 +168,15 @@ async fn start(engine: &LocalEngine, workers: usize) -> Server {
         .unwrap();
     let shared = web::Data::new(Shared::default());
     let (stop, stopped) = oneshot::channel::<()>();
-    let serve = rstream_actix::serve(tunnel.clone(), app_factory(shared.clone()))
-        .workers(workers)
-        .shutdown_timeout(GUARD)
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        });
+    let serve = rstream_actix::serve(tunnel.clone(), {
+        let shared = shared.clone();
+        move || app(shared.clone())
+    })
+    .workers(workers)
+    .shutdown_timeout(GUARD)
+    .with_graceful_shutdown(async {
+        let _ = stopped.await;
+    });
     Server {
         shared,
         tunnel,
@@ -209,11 +211,17 @@ fn get(path: &str) -> Request<Body> {
 }
 
 /// Sends `request` and gives the status and the whole body.
-async fn fetch(sender: &mut http1::SendRequest<Body>, request: Request<Body>) -> (StatusCode, Bytes) {
+async fn fetch(
+    sender: &mut http1::SendRequest<Body>,
+    request: Request<Body>,
+) -> (StatusCode, Bytes) {
     guard(sender.ready()).await.unwrap();
     let response = guard(sender.send_request(request)).await.unwrap();
     let status = response.status();
-    let body = guard(response.into_body().collect()).await.unwrap().to_bytes();
+    let body = guard(response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
     (status, body)
 }
 
@@ -245,12 +253,15 @@ async fn get_and_a_10_mib_streamed_post_echo() {
     }));
     let request = Request::post("http://app.localhost/echo")
         .header("host", "app.localhost")
-        .body(StreamBody::new(frames).boxed())
+        .body(BodyExt::boxed(StreamBody::new(frames)))
         .unwrap();
     let (status, body) = fetch(&mut sender, request).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body.len(), expected.len());
-    assert!(body[..] == expected[..], "the echo differs from what was sent");
+    assert!(
+        body[..] == expected[..],
+        "the echo differs from what was sent"
+    );
 
     server.shutdown().await.unwrap();
 }
@@ -268,7 +279,11 @@ async fn keep_alive_serves_many_requests_on_one_stream() {
         stream_ids.push(field(&body, "stream"));
     }
     stream_ids.dedup();
-    assert_eq!(stream_ids.len(), 1, "every request came over the same stream");
+    assert_eq!(
+        stream_ids.len(),
+        1,
+        "every request came over the same stream"
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -296,7 +311,10 @@ async fn http2_with_prior_knowledge_over_an_edge_stream() {
         let response = guard(answer).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.version(), Version::HTTP_2);
-        let body = guard(response.into_body().collect()).await.unwrap().to_bytes();
+        let body = guard(response.into_body().collect())
+            .await
+            .unwrap()
+            .to_bytes();
         assert_eq!(field(&body, "version"), "HTTP/2.0");
     }
 
@@ -307,7 +325,10 @@ async fn http2_with_prior_knowledge_over_an_edge_stream() {
         .body(Full::new(Bytes::from_static(b"over h2")).boxed())
         .unwrap();
     let response = guard(sender.send_request(request)).await.unwrap();
-    let body = guard(response.into_body().collect()).await.unwrap().to_bytes();
+    let body = guard(response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(&body[..], b"over h2");
     drop(sender);
     server.shutdown().await.unwrap();
@@ -338,7 +359,9 @@ async fn websocket_echo_with_actix_ws() {
 
     let mut framed = Framed::new(io, ws::Codec::new().client_mode());
     for text in ["hello", "over a tunnel", "third"] {
-        guard(framed.send(ws::Message::Text(text.into()))).await.unwrap();
+        guard(framed.send(ws::Message::Text(text.into())))
+            .await
+            .unwrap();
         match guard(framed.next()).await {
             Some(Ok(ws::Frame::Text(bytes))) => assert_eq!(&bytes[..], text.as_bytes()),
             other => panic!("expected a text frame, got {other:?}"),
@@ -420,7 +443,10 @@ async fn graceful_shutdown_drains_an_in_flight_request() {
         response.headers().get("connection").map(|v| v.as_bytes()),
         Some(&b"close"[..])
     );
-    let body = guard(response.into_body().collect()).await.unwrap().to_bytes();
+    let body = guard(response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
     assert_eq!(&body[..], b"slow done");
     guard(server.task).await.unwrap().unwrap();
 }
@@ -449,7 +475,10 @@ async fn two_workers_serve_concurrent_requests() {
     let mut second = h1(edge(&engine, &server, "127.0.0.1").await).await;
     // Each `/meet` blocks its worker's thread until the other arrives, so
     // both answer only if two workers serve them at the same time.
-    let (a, b) = tokio::join!(fetch(&mut first, get("/meet")), fetch(&mut second, get("/meet")));
+    let (a, b) = tokio::join!(
+        fetch(&mut first, get("/meet")),
+        fetch(&mut second, get("/meet"))
+    );
     assert_eq!(a.0, StatusCode::OK);
     assert_eq!(b.0, StatusCode::OK);
     let mut threads = [
@@ -486,7 +515,7 @@ async fn a_supervised_tunnel_is_served_until_closed() {
     };
     let shared = web::Data::new(Shared::default());
     let task = tokio::spawn(
-        rstream_actix::serve(supervised.clone(), app_factory(shared))
+        rstream_actix::serve(supervised.clone(), move || app(shared.clone()))
             .workers(1)
             .into_future(),
     );

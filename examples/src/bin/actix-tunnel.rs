@@ -29,9 +29,10 @@ type BoxError = Box<dyn Error + Send + Sync>;
 
 async fn hello(req: HttpRequest, answered: web::Data<Notify>) -> String {
     answered.notify_one();
-    let from = req
-        .peer_addr()
-        .map_or_else(|| "an unknown address".to_owned(), |addr| addr.ip().to_string());
+    let from = req.peer_addr().map_or_else(
+        || "an unknown address".to_owned(),
+        |addr| addr.ip().to_string(),
+    );
     let stream = req
         .conn_data::<StreamInfo>()
         .map_or("?", |info| info.stream_id.as_str());
