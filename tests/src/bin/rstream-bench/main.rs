@@ -91,11 +91,23 @@ const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH
   --json FILE    also write the results as JSON
   --python PATH  a Python interpreter with rstreamlabs-rstream installed
                  (see tests/bench/setup-python.sh); adds the Python SDK row
-  --only GROUPS  comma-separated subset of: http, python, resumption, bulk,
-                 memory";
+  --only GROUPS  comma-separated subset of: http, actix, resumption, python,
+                 bulk, memory";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") && args.iter().any(|a| a == "actix-direct")
+    {
+        // actix-web's HttpServer runs on actix's own runtime.
+        let result = serve::ServeArgs::parse(&args[1..]).and_then(|a| {
+            actix_rt::System::new().block_on(async move { serve::serve_actix_direct(a).await })
+        });
+        if let Err(e) = result {
+            eprintln!("rstream-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

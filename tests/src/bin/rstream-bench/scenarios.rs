@@ -95,6 +95,9 @@ impl Bench {
         if self.opts.wants("http") {
             self.http().await?;
         }
+        if self.opts.wants("actix") {
+            self.actix().await?;
+        }
         if self.opts.wants("resumption") {
             self.resumption().await?;
         }
@@ -341,6 +344,75 @@ impl Bench {
         Ok(())
     }
 
+    /// actix-web over a tunnel (rstream-actix) vs actix-web's `HttpServer`
+    /// over direct TLS: keep-alive and `Connection: close`.
+    async fn actix(&mut self) -> Result<(), BoxError> {
+        println!("actix: keep-alive and Connection: close");
+        let keepalive = self.spec(CONNECTIONS, false, false);
+        let close = self.spec(CONNECTIONS, true, false);
+        let args = [
+            "serve",
+            "--mode",
+            "actix-direct",
+            "--cert",
+            path_str(&self.cert_file)?,
+            "--key",
+            path_str(&self.key_file)?,
+        ]
+        .map(String::from);
+        let server = Server::spawn(&self.exe, &args, &[]).await?;
+        let addr: SocketAddr = server.ready.parse()?;
+        let target = Target::tls(addr, self.direct_tls.clone());
+        let d_ka = self.measure(&server, &target, keepalive).await;
+        self.log("actix HttpServer TLS, keep-alive", &d_ka);
+        let d_ns = self.measure(&server, &target, close).await;
+        self.log("actix HttpServer TLS, close", &d_ns);
+        server.stop().await;
+
+        let (server, target) = self.spawn_tunnel("actix-tunnel", true).await?;
+        let t_ka = self.measure(&server, &target, keepalive).await;
+        self.log("actix tunnel, keep-alive", &t_ka);
+        let t_ns = self.measure(&server, &target, close).await;
+        self.log("actix tunnel, close", &t_ns);
+        server.stop().await;
+
+        let (t, d) = ("actix tunnel", "actix TLS");
+        let (a, b) = (t_ka.outcome.rate(), d_ka.outcome.rate());
+        self.row(
+            "actix keepalive",
+            "throughput",
+            "req/s",
+            t,
+            a,
+            d,
+            b,
+            Goal::RatioAtLeast(0.8),
+        );
+        let (a, b) = (t_ns.outcome.rate(), d_ns.outcome.rate());
+        self.row(
+            "actix new_stream",
+            "throughput",
+            "req/s",
+            t,
+            a,
+            d,
+            b,
+            Goal::None,
+        );
+        let (a, b) = (t_ka.cpu_us_per_req, d_ka.cpu_us_per_req);
+        self.row(
+            "actix app_cpu keepalive",
+            "server CPU",
+            "us/req",
+            t,
+            a,
+            d,
+            b,
+            Goal::RatioAtMost(1.1),
+        );
+        Ok(())
+    }
+
     /// new_stream through the tunnel with TLS session resumption to the
     /// engine on (the default) and off.
     async fn resumption(&mut self) -> Result<(), BoxError> {
@@ -402,8 +474,7 @@ impl Bench {
         let one = |connector: Connector| async move {
             use tokio::io::AsyncReadExt;
             let mut conn = connector.connect("localhost", port, None).await?;
-            let resumed =
-                conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            let resumed = conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             // Session tickets arrive after the handshake: read for a moment
             // so that rustls stores them.
             let mut byte = [0u8; 1];
@@ -429,7 +500,10 @@ impl Bench {
     /// The same burst with rustls' default session store (8 tickets per
     /// server), for comparison.
     async fn probe_default_store(&self) -> Result<(usize, usize), BoxError> {
-        let config = client_config(&self.engine.ca_pem(), &[rstream_core::transport::ALPN_RSTRM])?;
+        let config = client_config(
+            &self.engine.ca_pem(),
+            &[rstream_core::transport::ALPN_RSTRM],
+        )?;
         let addr = self.engine.engine_addr();
         let one = |config: Arc<ClientConfig>| async move {
             use tokio::io::AsyncReadExt;
@@ -438,8 +512,7 @@ impl Bench {
             let mut conn = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await?;
-            let resumed =
-                conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            let resumed = conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
             let mut byte = [0u8; 1];
             let _ = tokio::time::timeout(Duration::from_millis(50), conn.read(&mut byte)).await;
             Ok::<_, BoxError>(resumed)

@@ -76,11 +76,8 @@ impl ServeArgs {
     }
 }
 
-/// Runs the `serve` subcommand: prints `READY <address or host>` once
-/// serving, then serves until stdin closes (the parent went away) or the
-/// process is killed.
-pub(crate) async fn serve_main(args: ServeArgs) -> Result<(), BoxError> {
-    // Exit when the parent closes our stdin.
+/// Exits the process when the parent closes our stdin.
+fn exit_with_parent() {
     tokio::spawn(async {
         let mut sink = [0u8; 64];
         let mut stdin = tokio::io::stdin();
@@ -91,6 +88,49 @@ pub(crate) async fn serve_main(args: ServeArgs) -> Result<(), BoxError> {
         }
         std::process::exit(0);
     });
+}
+
+/// The actix-web version of the Router: the same route, the same answer.
+fn actix_app() -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new().route("/", actix_web::web::get().to(|| async { BODY }))
+}
+
+/// Actix workers in both actix scenarios.
+const ACTIX_WORKERS: usize = 2;
+
+/// `serve --mode actix-direct`: actix-web's `HttpServer` over direct TLS.
+/// Runs on actix's own runtime (an `actix_rt::System`).
+pub(crate) async fn serve_actix_direct(args: ServeArgs) -> Result<(), BoxError> {
+    exit_with_parent();
+    let cert = std::fs::read_to_string(args.cert.as_deref().ok_or("--cert")?)?;
+    let key = std::fs::read_to_string(args.key.as_deref().ok_or("--key")?)?;
+    let config = server_config(&cert, &key, &[b"http/1.1"])?;
+    let server = actix_web::HttpServer::new(actix_app)
+        .workers(ACTIX_WORKERS)
+        .bind_rustls_0_23("127.0.0.1:0", (*config).clone())?;
+    let addr = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or("actix bound no address")?;
+    println!("READY {addr}");
+    server.run().await?;
+    Ok(())
+}
+
+/// Runs the `serve` subcommand: prints `READY <address or host>` once
+/// serving, then serves until stdin closes (the parent went away) or the
+/// process is killed.
+pub(crate) async fn serve_main(args: ServeArgs) -> Result<(), BoxError> {
+    exit_with_parent();
     match args.mode.as_str() {
         "direct" => {
             let cert = std::fs::read_to_string(args.cert.as_deref().ok_or("--cert")?)?;
@@ -100,7 +140,7 @@ pub(crate) async fn serve_main(args: ServeArgs) -> Result<(), BoxError> {
             println!("READY {}", tcp.local_addr()?);
             axum::serve(TlsListener::new(tcp, config), router()).await?;
         }
-        "tunnel" | "forward" => {
+        "tunnel" | "forward" | "actix-tunnel" => {
             let client = args.client()?;
             let control = client.connect().await?;
             let mut options = TunnelOptions::http().publish(true);
@@ -114,6 +154,11 @@ pub(crate) async fn serve_main(args: ServeArgs) -> Result<(), BoxError> {
                 println!("READY {host}");
                 // axum's own `serve` on the tunnel's streams, in-process.
                 axum::serve(rstream_axum::TunnelListener::new(tunnel), router()).await?;
+            } else if args.mode == "actix-tunnel" {
+                println!("READY {host}");
+                rstream_actix::serve(tunnel, actix_app)
+                    .workers(ACTIX_WORKERS)
+                    .await?;
             } else {
                 let local = TcpListener::bind("127.0.0.1:0").await?;
                 let local_addr = local.local_addr()?;

@@ -108,9 +108,11 @@ impl axum::serve::Listener for TlsListener {
 }
 
 /// A server-side TLS connection that completes its handshake on first use.
+// Both big variants live inline: no allocation beyond what rustls makes.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum LazyTls {
     Handshaking(tokio_rustls::Accept<TcpStream>),
-    Ready(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Ready(tokio_rustls::server::TlsStream<TcpStream>),
     Failed,
 }
 
@@ -121,7 +123,7 @@ impl LazyTls {
     ) -> Poll<io::Result<&mut tokio_rustls::server::TlsStream<TcpStream>>> {
         if let LazyTls::Handshaking(accept) = self {
             match ready!(Pin::new(accept).poll(cx)) {
-                Ok(stream) => *self = LazyTls::Ready(Box::new(stream)),
+                Ok(stream) => *self = LazyTls::Ready(stream),
                 Err(e) => {
                     *self = LazyTls::Failed;
                     return Poll::Ready(Err(e));
