@@ -104,6 +104,9 @@ pub(crate) struct Spec {
     /// `Connection: close` on every request (a new connection each time).
     pub(crate) close: bool,
     pub(crate) record_latency: bool,
+    /// Offered load in requests per second over all connections; `None`
+    /// sends as fast as answers come back.
+    pub(crate) rate: Option<f64>,
 }
 
 /// What a run measured.
@@ -164,7 +167,16 @@ pub(crate) async fn run(target: &Target, spec: Spec, mut on_edge: impl FnMut()) 
 async fn worker(target: Target, spec: Spec, measure_from: Instant, until: Instant) -> Outcome {
     let mut out = Outcome::default();
     let mut sender: Option<SendRequest<Empty<Bytes>>> = None;
+    // With a rate, each connection sends on its own fixed schedule.
+    let period = spec
+        .rate
+        .map(|r| Duration::from_secs_f64(spec.connections as f64 / r.max(1.0)));
+    let mut next = Instant::now() + period.map_or(Duration::ZERO, |p| p.mul_f64(rand::random()));
     loop {
+        if let Some(period) = period {
+            tokio::time::sleep_until(next.into()).await;
+            next += period;
+        }
         let begin = Instant::now();
         if begin >= until {
             break;

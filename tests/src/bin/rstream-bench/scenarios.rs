@@ -120,6 +120,17 @@ impl Bench {
             duration: self.opts.duration(),
             close,
             record_latency,
+            rate: None,
+        }
+    }
+
+    /// `spec` at a fixed offered load: half of what the slower of two
+    /// servers managed flat out, so both run at the same request rate.
+    fn paced(spec: Spec, a: &Measured, b: &Measured) -> Spec {
+        let rate = a.outcome.rate().min(b.outcome.rate()) * 0.5;
+        Spec {
+            rate: Some(rate.max(50.0)),
+            ..spec
         }
     }
 
@@ -254,30 +265,47 @@ impl Bench {
         let close = self.spec(CONNECTIONS, true, false);
         let latency = self.spec(1, false, true);
 
-        let (server, target) = self.spawn_direct().await?;
-        let d_ka = self.measure(&server, &target, keepalive).await;
+        let (direct, direct_target) = self.spawn_direct().await?;
+        let (tunnel, tunnel_target) = self.spawn_tunnel("tunnel", true).await?;
+        let (forward, forward_target) = self.spawn_tunnel("forward", true).await?;
+        let (ds, dt) = (&direct, &direct_target);
+        let (ts, tt) = (&tunnel, &tunnel_target);
+        let (fs, ft) = (&forward, &forward_target);
+
+        let d_ka = self.measure(ds, dt, keepalive).await;
         self.log("direct TLS, keep-alive", &d_ka);
-        let d_ns = self.measure(&server, &target, close).await;
-        self.log("direct TLS, Connection: close", &d_ns);
-        let d_lat = self.measure(&server, &target, latency).await;
-        self.log("direct TLS, latency (1 conn)", &d_lat);
-        server.stop().await;
-
-        let (server, target) = self.spawn_tunnel("tunnel", true).await?;
-        let t_ka = self.measure(&server, &target, keepalive).await;
+        let t_ka = self.measure(ts, tt, keepalive).await;
         self.log("tunnel, keep-alive", &t_ka);
-        let t_ns = self.measure(&server, &target, close).await;
-        self.log("tunnel, Connection: close", &t_ns);
-        let t_lat = self.measure(&server, &target, latency).await;
-        self.log("tunnel, latency (1 conn)", &t_lat);
-        server.stop().await;
-
-        let (server, target) = self.spawn_tunnel("forward", true).await?;
-        let f_ka = self.measure(&server, &target, keepalive).await;
+        let f_ka = self.measure(fs, ft, keepalive).await;
         self.log("forward_to, keep-alive", &f_ka);
-        let f_ns = self.measure(&server, &target, close).await;
+        let d_ns = self.measure(ds, dt, close).await;
+        self.log("direct TLS, Connection: close", &d_ns);
+        let t_ns = self.measure(ts, tt, close).await;
+        self.log("tunnel, Connection: close", &t_ns);
+        let f_ns = self.measure(fs, ft, close).await;
         self.log("forward_to, Connection: close", &f_ns);
-        server.stop().await;
+        let d_lat = self.measure(ds, dt, latency).await;
+        self.log("direct TLS, latency (1 conn)", &d_lat);
+        let t_lat = self.measure(ts, tt, latency).await;
+        self.log("tunnel, latency (1 conn)", &t_lat);
+
+        // Serving-side CPU at the same offered load on both sides, so that
+        // neither gets the batching a busier server enjoys.
+        let ka_paced = Self::paced(keepalive, &t_ka, &d_ka);
+        let d_ka_cpu = self.measure(ds, dt, ka_paced).await;
+        self.log("direct TLS, keep-alive, paced", &d_ka_cpu);
+        let t_ka_cpu = self.measure(ts, tt, ka_paced).await;
+        self.log("tunnel, keep-alive, paced", &t_ka_cpu);
+        let f_ka_cpu = self.measure(fs, ft, ka_paced).await;
+        self.log("forward_to, keep-alive, paced", &f_ka_cpu);
+        let ns_paced = Self::paced(close, &t_ns, &d_ns);
+        let d_ns_cpu = self.measure(ds, dt, ns_paced).await;
+        self.log("direct TLS, close, paced", &d_ns_cpu);
+        let t_ns_cpu = self.measure(ts, tt, ns_paced).await;
+        self.log("tunnel, close, paced", &t_ns_cpu);
+        direct.stop().await;
+        tunnel.stop().await;
+        forward.stop().await;
 
         let rps = "req/s";
         let (t, d, f) = ("tunnel", "direct TLS", "forward_to");
@@ -360,21 +388,27 @@ impl Bench {
             path_str(&self.key_file)?,
         ]
         .map(String::from);
-        let server = Server::spawn(&self.exe, &args, &[]).await?;
-        let addr: SocketAddr = server.ready.parse()?;
-        let target = Target::tls(addr, self.direct_tls.clone());
-        let d_ka = self.measure(&server, &target, keepalive).await;
+        let direct = Server::spawn(&self.exe, &args, &[]).await?;
+        let addr: SocketAddr = direct.ready.parse()?;
+        let dt = &Target::tls(addr, self.direct_tls.clone());
+        let ds = &direct;
+        let (tunnel, tunnel_target) = self.spawn_tunnel("actix-tunnel", true).await?;
+        let (ts, tt) = (&tunnel, &tunnel_target);
+        let d_ka = self.measure(ds, dt, keepalive).await;
         self.log("actix HttpServer TLS, keep-alive", &d_ka);
-        let d_ns = self.measure(&server, &target, close).await;
-        self.log("actix HttpServer TLS, close", &d_ns);
-        server.stop().await;
-
-        let (server, target) = self.spawn_tunnel("actix-tunnel", true).await?;
-        let t_ka = self.measure(&server, &target, keepalive).await;
+        let t_ka = self.measure(ts, tt, keepalive).await;
         self.log("actix tunnel, keep-alive", &t_ka);
-        let t_ns = self.measure(&server, &target, close).await;
+        let d_ns = self.measure(ds, dt, close).await;
+        self.log("actix HttpServer TLS, close", &d_ns);
+        let t_ns = self.measure(ts, tt, close).await;
         self.log("actix tunnel, close", &t_ns);
-        server.stop().await;
+        let paced = Self::paced(keepalive, &t_ka, &d_ka);
+        let d_cpu = self.measure(ds, dt, paced).await;
+        self.log("actix HttpServer TLS, paced", &d_cpu);
+        let t_cpu = self.measure(ts, tt, paced).await;
+        self.log("actix tunnel, paced", &t_cpu);
+        direct.stop().await;
+        tunnel.stop().await;
 
         let (t, d) = ("actix tunnel", "actix TLS");
         let (a, b) = (t_ka.outcome.rate(), d_ka.outcome.rate());
