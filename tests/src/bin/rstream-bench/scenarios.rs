@@ -347,7 +347,7 @@ impl Bench {
             diff(1.0),
         );
         let us = "us/req";
-        let (tc, dc) = (t_ka.cpu_us_per_req, d_ka.cpu_us_per_req);
+        let (tc, dc) = (t_ka_cpu.cpu_us_per_req, d_ka_cpu.cpu_us_per_req);
         self.row(
             "app_cpu keepalive",
             "server CPU",
@@ -358,7 +358,18 @@ impl Bench {
             dc,
             Goal::RatioAtMost(1.1),
         );
-        let (tc, dc) = (t_ns.cpu_us_per_req, d_ns.cpu_us_per_req);
+        let fc = f_ka_cpu.cpu_us_per_req;
+        self.row(
+            "app_cpu keepalive",
+            "server CPU",
+            us,
+            t,
+            tc,
+            f,
+            fc,
+            Goal::None,
+        );
+        let (tc, dc) = (t_ns_cpu.cpu_us_per_req, d_ns_cpu.cpu_us_per_req);
         self.row(
             "app_cpu new_stream",
             "server CPU",
@@ -433,7 +444,7 @@ impl Bench {
             b,
             Goal::None,
         );
-        let (a, b) = (t_ka.cpu_us_per_req, d_ka.cpu_us_per_req);
+        let (a, b) = (t_cpu.cpu_us_per_req, d_cpu.cpu_us_per_req);
         self.row(
             "actix app_cpu keepalive",
             "server CPU",
