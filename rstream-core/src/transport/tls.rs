@@ -19,8 +19,17 @@ use rustls::client::Resumption;
 
 /// The crypto provider every configuration uses. No process-wide default
 /// provider is installed or consulted.
+///
+/// TLS 1.3 with AES-128-GCM and SHA-256 is offered first (the other suites
+/// follow in rustls' order): every stream is a new handshake, and its key
+/// schedule with SHA-256 costs a fraction of SHA-384's on CPUs with SHA
+/// instructions, while AES-128-GCM moves bulk data faster than AES-256-GCM.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(provider)
 }
 
 /// TLS session resumption with a store sized for many concurrent
@@ -293,6 +302,19 @@ mod tests {
         let err = client_config(&settings, vec![]).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{err}");
         assert!(!err.to_string().contains("zzz"), "{err}");
+    }
+
+    #[test]
+    fn aes_128_with_sha_256_is_offered_first() {
+        let suites = &provider().cipher_suites;
+        assert_eq!(
+            suites[0].suite(),
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+        assert_eq!(
+            suites.len(),
+            rustls::crypto::ring::default_provider().cipher_suites.len()
+        );
     }
 
     #[test]
