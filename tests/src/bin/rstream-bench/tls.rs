@@ -32,8 +32,15 @@ pub(crate) fn self_signed() -> Result<SelfSigned, BoxError> {
     })
 }
 
+/// The same cipher-suite preference as the runtime's connections to the
+/// engine (TLS 1.3 AES-128-GCM-SHA256 first), so that the baselines and
+/// the tunnel use the same cipher.
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|s| s.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(provider)
 }
 
 /// A server configuration with rustls' defaults (a session cache, so clients
