@@ -79,7 +79,7 @@ impl Options {
     /// Length of each measurement.
     pub(crate) fn duration(&self) -> Duration {
         if self.quick {
-            Duration::from_millis(1500)
+            Duration::from_millis(1200)
         } else {
             Duration::from_secs(5)
         }
