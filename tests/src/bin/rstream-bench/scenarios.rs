@@ -621,6 +621,20 @@ impl Bench {
             b,
             Goal::RatioAtLeast(20.0),
         );
+        // Python serves on one core at most; its CPU per request says what
+        // the throughput ratio would be if the engine and the load generator
+        // did not share the machine.
+        let (a, b) = (rs.cpu_us_per_req, py.cpu_us_per_req);
+        self.row(
+            "new_stream vs Python",
+            "server CPU",
+            "us/req",
+            "rust tunnel",
+            a,
+            "python sdk asgi",
+            b,
+            Goal::None,
+        );
         Ok(())
     }
 
