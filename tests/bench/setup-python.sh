@@ -8,7 +8,7 @@ set -eu
 dir="${1:-target/bench-venv}"
 python="${PYTHON:-python3}"
 "$python" -m venv "$dir"
-"$dir/bin/pip" install --quiet --upgrade pip
-"$dir/bin/pip" install --quiet "rstreamlabs-rstream==0.7.0"
-"$dir/bin/python" -c "import rstream.asgi; print('rstream', rstream.__version__ if hasattr(rstream, '__version__') else '')"
+# The ASGI helper imports h11, which the package does not declare.
+"$dir/bin/pip" install --quiet "rstreamlabs-rstream==0.7.0" h11
+"$dir/bin/python" -c "import rstream.asgi"
 echo "ready: --python $dir/bin/python"

@@ -92,23 +92,29 @@ pub(crate) async fn run(opts: Options) -> Result<(), BoxError> {
 
 impl Bench {
     async fn all(&mut self) -> Result<(), BoxError> {
+        // A group that fails is reported and left out; the others still run.
+        let report = |group: &str, result: Result<(), BoxError>| {
+            if let Err(e) = result {
+                println!("  {group}: failed, left out of the table: {e}");
+            }
+        };
         if self.opts.wants("http") {
-            self.http().await?;
+            report("http", self.http().await);
         }
         if self.opts.wants("actix") {
-            self.actix().await?;
+            report("actix", self.actix().await);
         }
         if self.opts.wants("resumption") {
-            self.resumption().await?;
+            report("resumption", self.resumption().await);
         }
         if self.opts.wants("python") {
-            self.python().await?;
+            report("python", self.python().await);
         }
         if self.opts.wants("bulk") {
-            self.bulk().await?;
+            report("bulk", self.bulk().await);
         }
         if self.opts.wants("memory") {
-            self.memory().await?;
+            report("memory", self.memory().await);
         }
         Ok(())
     }
