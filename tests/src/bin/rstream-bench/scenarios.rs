@@ -327,13 +327,31 @@ impl Bench {
         );
         let at_least = Goal::RatioAtLeast;
         self.row("keepalive", "throughput", rps, t, tk, d, dk, at_least(0.8));
-        self.row("keepalive", "throughput", rps, t, tk, f, fk, at_least(1.3));
+        self.row(
+            "keepalive_forward_to",
+            "throughput",
+            rps,
+            t,
+            tk,
+            f,
+            fk,
+            at_least(1.3),
+        );
         self.row("new_stream", "throughput", rps, t, tn, d, dn, Goal::None);
-        self.row("new_stream", "throughput", rps, t, tn, f, fn_, Goal::None);
+        self.row(
+            "new_stream_forward_to",
+            "throughput",
+            rps,
+            t,
+            tn,
+            f,
+            fn_,
+            Goal::None,
+        );
         let p = |m: &Measured, q| m.outcome.quantile_ms(q);
         let diff = Goal::DiffAtMost;
         self.row(
-            "latency",
+            "latency_p50",
             "p50",
             "ms",
             t,
@@ -343,7 +361,7 @@ impl Bench {
             diff(1.0),
         );
         self.row(
-            "latency",
+            "latency_p99",
             "p99",
             "ms",
             t,
@@ -355,7 +373,7 @@ impl Bench {
         let us = "us/req";
         let (tc, dc) = (t_ka_cpu.cpu_us_per_req, d_ka_cpu.cpu_us_per_req);
         self.row(
-            "app_cpu keepalive",
+            "app_cpu_keepalive",
             "server CPU",
             us,
             t,
@@ -366,7 +384,7 @@ impl Bench {
         );
         let fc = f_ka_cpu.cpu_us_per_req;
         self.row(
-            "app_cpu keepalive",
+            "app_cpu_keepalive_forward_to",
             "server CPU",
             us,
             t,
@@ -377,7 +395,7 @@ impl Bench {
         );
         let (tc, dc) = (t_ns_cpu.cpu_us_per_req, d_ns_cpu.cpu_us_per_req);
         self.row(
-            "app_cpu new_stream",
+            "app_cpu_new_stream",
             "server CPU",
             us,
             t,
@@ -430,7 +448,7 @@ impl Bench {
         let (t, d) = ("actix tunnel", "actix TLS");
         let (a, b) = (t_ka.outcome.rate(), d_ka.outcome.rate());
         self.row(
-            "actix keepalive",
+            "actix_keepalive",
             "throughput",
             "req/s",
             t,
@@ -441,7 +459,7 @@ impl Bench {
         );
         let (a, b) = (t_ns.outcome.rate(), d_ns.outcome.rate());
         self.row(
-            "actix new_stream",
+            "actix_new_stream",
             "throughput",
             "req/s",
             t,
@@ -452,7 +470,7 @@ impl Bench {
         );
         let (a, b) = (t_cpu.cpu_us_per_req, d_cpu.cpu_us_per_req);
         self.row(
-            "actix app_cpu keepalive",
+            "actix_app_cpu_keepalive",
             "server CPU",
             "us/req",
             t,
@@ -488,7 +506,7 @@ impl Bench {
         server.stop().await;
         let (a, b) = (on.outcome.rate(), off.outcome.rate());
         self.row(
-            "new_stream resumption",
+            "new_stream_resumption",
             "throughput",
             "req/s",
             "resumption on",
@@ -499,7 +517,7 @@ impl Bench {
         );
         let (a, b) = (on.cpu_us_per_req, off.cpu_us_per_req);
         self.row(
-            "app_cpu resumption",
+            "app_cpu_resumption",
             "server CPU",
             "us/req",
             "resumption on",
@@ -618,7 +636,7 @@ impl Bench {
         server.stop().await;
         let (a, b) = (rs.outcome.rate(), py.outcome.rate());
         self.row(
-            "new_stream vs Python",
+            "new_stream_python",
             "throughput",
             "req/s",
             "rust tunnel",
@@ -632,7 +650,7 @@ impl Bench {
         // did not share the machine.
         let (a, b) = (rs.cpu_us_per_req, py.cpu_us_per_req);
         self.row(
-            "new_stream vs Python",
+            "app_cpu_python",
             "server CPU",
             "us/req",
             "rust tunnel",
