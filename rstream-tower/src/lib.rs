@@ -6,7 +6,7 @@
 //! `Router` (or any tower service) answers the tunnel's traffic with no
 //! loopback port in between: HTTP/1.1 with keep-alive and pipelining,
 //! HTTP/2, WebSocket upgrades, graceful shutdown, and the stream's
-//! [`StreamInfo`](rstream_core::StreamInfo) on every request.
+//! [`StreamInfo`] on every request.
 //!
 //! ```no_run
 //! use axum::{Extension, Router, routing::get};

@@ -4,7 +4,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -143,14 +142,12 @@ impl<A> Counting<A> {
 }
 
 impl<A: Accept> Accept for Counting<A> {
-    fn accept(&self) -> impl Future<Output = Result<Option<TunnelStream>, Error>> + Send {
-        async move {
-            let next = self.inner.accept().await;
-            if let Ok(Some(_)) = &next {
-                self.accepted.fetch_add(1, Ordering::SeqCst);
-            }
-            next
+    async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
+        let next = self.inner.accept().await;
+        if let Ok(Some(_)) = &next {
+            self.accepted.fetch_add(1, Ordering::SeqCst);
         }
+        next
     }
 }
 
