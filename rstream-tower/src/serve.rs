@@ -268,7 +268,9 @@ where
     let mut signal = std::pin::pin!(signal);
 
     let outcome = loop {
-        while connections.try_join_next().is_some() {}
+        while let Some(done) = connections.try_join_next() {
+            log_panic(done);
+        }
         let slot = tokio::select! {
             biased;
             () = &mut signal => break Ok(()),
@@ -325,7 +327,9 @@ where
     }
     let drain = async {
         graceful.shutdown().await;
-        while connections.join_next().await.is_some() {}
+        while let Some(done) = connections.join_next().await {
+            log_panic(done);
+        }
     };
     if tokio::time::timeout(config.shutdown_deadline, drain)
         .await
@@ -335,6 +339,16 @@ where
         connections.shutdown().await;
     }
     outcome
+}
+
+/// A connection task that panicked (the application's service panicked)
+/// took only its own connection down; say so.
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        if e.is_panic() {
+            tracing::warn!("a connection's task panicked; its connection was dropped");
+        }
+    }
 }
 
 /// One stream's HTTP connection, as a future that graceful shutdown can

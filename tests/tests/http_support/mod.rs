@@ -161,7 +161,8 @@ pub struct Slow {
 }
 
 /// The routes both suites serve: `/` (hello), `/echo` (POST, streamed
-/// back), `/version`, `/slow`, `/ws` (WebSocket echo), `/never`.
+/// back), `/version`, `/slow` (answers when released), `/never` (never
+/// answers), `/ws` (WebSocket echo).
 pub fn app(slow: Slow) -> Router {
     Router::new()
         .route("/", get(|| async { "hello" }))
@@ -187,7 +188,8 @@ pub fn app(slow: Slow) -> Router {
         )
         .route(
             "/never",
-            get(|| async {
+            get(|State(slow): State<Slow>| async move {
+                slow.entered.notify_one();
                 std::future::pending::<()>().await;
                 "unreachable"
             }),
