@@ -49,10 +49,12 @@
 //! is closed or gives up (bad credentials): engine restarts and network
 //! failures are invisible to the app.
 //!
-//! For the headers a public service needs bounded (read timeout, size) and
-//! a shutdown deadline, [`rstream_tower::serve`] serves a `Router` too; this
-//! crate is for code that wants `axum::serve` itself. Handlers reach private
-//! tunnels over HTTP with [`TunnelConnector`].
+//! `axum::serve` uses hyper's defaults and waits for open connections with
+//! no deadline. [`rstream_tower::serve`] serves a `Router` too, and adds a
+//! header read timeout, a header size limit, a connection cap, a shutdown
+//! deadline and a `StreamInfo` extension on every request; this crate is
+//! for code that wants `axum::serve` itself. Handlers reach private tunnels
+//! over HTTP with [`TunnelConnector`].
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -67,3 +69,17 @@ pub use addr::TunnelAddr;
 pub use listener::TunnelListener;
 pub use rstream_core::{Accept, StreamInfo};
 pub use rstream_tower::{TunnelConnection, TunnelConnector};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync_as_promised() {
+        send_sync::<TunnelAddr>();
+        send_sync::<TunnelListener<rstream_core::Tunnel>>();
+        send_sync::<TunnelListener<rstream_core::SupervisedTunnel>>();
+    }
+}

@@ -49,3 +49,21 @@ pub use serve::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE,
     DEFAULT_SHUTDOWN_DEADLINE, Serve, ServeFuture, serve,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync_as_promised() {
+        send_sync::<TunnelConnector>();
+        send_sync::<TunnelConnection>();
+        send::<Connecting>();
+        send::<ServeFuture>();
+        send_sync::<Serve<rstream_core::Tunnel, axum::Router>>();
+        send_sync::<Serve<rstream_core::SupervisedTunnel, axum::Router>>();
+    }
+}
