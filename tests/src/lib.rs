@@ -113,7 +113,7 @@ impl LocalEngineBuilder {
 
     /// When a runtime waits for a `ProxyRsp` (zero-RTT off), write it in the
     /// same write as the edge client's first bytes (default: on; the engine
-    /// waits up to 200 ms for them).
+    /// waits up to 500 ms for them).
     pub fn zero_rtt_coalesce(mut self, enabled: bool) -> Self {
         self.zero_rtt_coalesce = enabled;
         self

@@ -28,7 +28,9 @@ fn tls_err(e: impl std::fmt::Display) -> Error {
 
 impl Pki {
     /// A fresh CA and a server certificate for `localhost`, `*.localhost`
-    /// and `127.0.0.1`.
+    /// and `127.0.0.1`. (Common TLS stacks, rustls and OpenSSL included, do
+    /// not match a wildcard directly under a single-label name, so clients
+    /// should use `localhost` or `127.0.0.1`.)
     pub(crate) fn generate() -> Result<Pki, Error> {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);

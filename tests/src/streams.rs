@@ -28,7 +28,7 @@ pub(crate) type ServerTls = tokio_rustls::server::TlsStream<TcpStream>;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long the engine waits for the first bytes of the edge client, to
 /// write them in the same write as the `ProxyRsp`.
-const COALESCE_WAIT: Duration = Duration::from_millis(200);
+const COALESCE_WAIT: Duration = Duration::from_millis(500);
 /// Buffer size of the in-memory pipes handed to tests.
 const DUPLEX_BUFFER: usize = 256 * 1024;
 
