@@ -48,8 +48,26 @@ async fn prints_one_json_line_and_serves() {
         .await
         .unwrap()
         .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    // SIGTERM stops it cleanly: the CA file goes with it.
+    #[cfg(unix)]
+    {
+        let pid = child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = tokio::task::spawn_blocking(move || child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+        assert!(
+            !std::path::Path::new(ca_file).exists(),
+            "the CA file was removed"
+        );
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }
 
 #[test]
