@@ -139,7 +139,7 @@ impl LocalEngineBuilder {
             (false, Some(t)) => Some(t),
             (false, None) => Some(format!("tok_local_{}", uuid::Uuid::new_v4().simple())),
         };
-        let pki = pki::Pki::generate()?;
+        let pki = Arc::new(pki::Pki::generate()?);
         let tls = pki.server_config()?;
         let engine = bind(self.engine_port).await?;
         let edge = bind(self.edge_port).await?;
@@ -172,7 +172,7 @@ impl LocalEngineBuilder {
         let tasks = spawn_listeners(&shared, engine, edge, proxy);
         Ok(LocalEngine {
             shared,
-            ca_pem: pki.ca_pem,
+            ca_pem: pki.ca_pem.clone(),
             ca_file,
             tasks: Mutex::new(tasks),
         })
@@ -356,13 +356,13 @@ impl LocalEngine {
     }
 
     /// The client details of every control channel request, as received
-    /// (refused ones included), oldest first.
+    /// (refused ones included), oldest first (the most recent 10,000).
     pub fn client_details(&self) -> Vec<ClientDetails> {
         self.shared.lock().client_details.clone()
     }
 
     /// The tokens seen in `ProxyReq` messages (the per-stream secrets when
-    /// runtimes behave), oldest first.
+    /// runtimes behave), oldest first (the most recent 10,000).
     pub fn proxy_req_tokens(&self) -> Vec<String> {
         self.shared.lock().proxy_req_tokens.clone()
     }

@@ -218,7 +218,7 @@ pub(crate) async fn on_proxy_req(
     }
     let pending = {
         let mut state = shared.lock();
-        state.proxy_req_tokens.push(token.clone());
+        state.record_proxy_token(token.clone());
         match state.pending.get(&req.stream_id) {
             Some(p) if !token.is_empty() && p.secret == token => {
                 Ok(state.pending.remove(&req.stream_id))

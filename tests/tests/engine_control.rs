@@ -17,9 +17,13 @@ async fn tls_with_alpn_rstrm_and_names_in_the_certificate() {
     let engine = engine().await;
     let conn = guard(RawConnection::connect(&engine)).await.unwrap();
     assert_eq!(conn.alpn().as_deref(), Some(&b"rstrm/1"[..]));
-    // The certificate also names `*.localhost`, but rustls (like OpenSSL)
-    // does not honour a wildcard directly under a single-label name.
-    for name in ["localhost", "127.0.0.1"] {
+    // Names under `localhost` get a certificate of their own.
+    for name in [
+        "localhost",
+        "127.0.0.1",
+        "engine.localhost",
+        "a.b.localhost",
+    ] {
         let conn = guard(RawConnection::connect_named(
             &engine,
             engine.engine_addr(),
@@ -29,14 +33,27 @@ async fn tls_with_alpn_rstrm_and_names_in_the_certificate() {
         .await;
         assert!(conn.is_ok(), "{name}: {conn:?}");
     }
-    let wrong = guard(RawConnection::connect_named(
-        &engine,
-        engine.engine_addr(),
-        "example.com",
-        &[b"rstrm/1"],
-    ))
-    .await;
-    assert!(wrong.is_err(), "the certificate does not cover example.com");
+    for other in ["example.com", "127.0.0.2"] {
+        let wrong = guard(RawConnection::connect_named(
+            &engine,
+            engine.engine_addr(),
+            other,
+            &[b"rstrm/1"],
+        ))
+        .await;
+        assert!(wrong.is_err(), "no certificate covers {other}");
+    }
+    // A runtime can verify a name under localhost (system resolvers do not
+    // always resolve them, so dial the address and name the server).
+    let client = rstream_core::Client::builder()
+        .engine(engine.engine_addr().to_string())
+        .server_name("engine.localhost")
+        .token(TOKEN)
+        .ca_pem(engine.ca_pem())
+        .build()
+        .unwrap();
+    let control = guard(client.connect()).await;
+    assert!(control.is_ok(), "{control:?}");
     // The CA file holds the same PEM.
     assert_eq!(
         std::fs::read_to_string(engine.ca_file()).unwrap(),
@@ -422,4 +439,14 @@ async fn proxy_conn_req_in_the_same_write_as_open_tunnel_rsp() {
     use tokio::io::AsyncWriteExt;
     edge.write_all(b"ping").await.unwrap();
     assert_eq!(guard(proxy.read_some()).await.unwrap(), b"ping");
+}
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<LocalEngine>();
+    send_sync::<rstream_testkit::Faults>();
+    send_sync::<rstream_testkit::IncomingStream>();
+    send_sync::<rstream_testkit::Error>();
+    send_sync::<RawConnection>();
 }
