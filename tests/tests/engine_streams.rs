@@ -457,3 +457,16 @@ async fn a_runtime_refusal_fails_the_dial() {
     };
     assert_eq!(e.code, ErrorCode::ServiceUnavailable as i32);
 }
+
+#[tokio::test]
+async fn an_abandoned_stream_is_forgotten() {
+    let engine = engine().await;
+    let (mut conn, id) = owner(&engine).await;
+    let opening = tokio::spawn(engine.open_stream(&id, "127.0.0.1".parse().unwrap()));
+    let req = proxy_conn_req(&mut conn).await;
+    opening.abort();
+    assert!(guard(opening).await.unwrap_err().is_cancelled());
+    let mut late = proxy_req(&engine, &req, None, false).await;
+    let rsp = proxy_rsp(&mut late).await;
+    assert_eq!(rsp.error.unwrap().code, ErrorCode::InvalidStream as i32);
+}
