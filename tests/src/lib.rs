@@ -18,6 +18,30 @@
 //!   on the engine port, for clients offering ALPN `http/1.1`;
 //! - fault injection ([`Faults`]) and restarts on the same ports.
 //!
+//! What runtimes see:
+//!
+//! - Tunnel ids look like `tun_<hex>`, client ids `cli_<hex>`, stream ids
+//!   `str_<hex>`; every stream gets its own secret.
+//! - A published http tunnel gets the hostname it asks for (refused with
+//!   "Hostname is already in use." when taken), else `<name>.localhost`
+//!   when its name makes a free DNS label, else `t<hex>.localhost`; its
+//!   `port` is the HTTP edge's, so the forwarding address is
+//!   `https://<hostname>:<edge port>` (the edge itself speaks plain HTTP:
+//!   use [`LocalEngine::edge_url`]). One edge connection goes to one tunnel.
+//! - A tcp tunnel gets the port it asks for on `127.0.0.1` (refused with
+//!   "TCP port is already in use." when taken) or one chosen by the OS, and
+//!   the hostname `localhost`.
+//! - Datagram tunnels, published tls tunnels and HTTP/3 are refused with
+//!   `FEATURE_NOT_AVAILABLE`.
+//! - Liveness: the engine echoes the requested interval with a timeout of
+//!   three intervals, and acknowledges every heartbeat (unless paused).
+//! - With zero-RTT off, the `ProxyRsp` goes out with the edge client's
+//!   first bytes (see [`LocalEngineBuilder::zero_rtt_coalesce`]); a private
+//!   dial with zero-RTT off gets its `StreamRsp` once the runtime's proxy
+//!   connection is there; with zero-RTT on, a refused dial is just closed.
+//! - Streams are spliced with no half-close: when either side ends, both
+//!   are closed, after every byte before the end was delivered.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use rstream_testkit::LocalEngine;
