@@ -27,7 +27,7 @@ ENGINE_PID=$!
 cleanup() {
   kill "$ENGINE_PID" 2>/dev/null || true
   wait "$ENGINE_PID" 2>/dev/null || true
-  rm -f "$LOG"
+  rm -f "$LOG" "${EMPTY_CONFIG:-}"
 }
 trap cleanup EXIT
 
@@ -56,7 +56,10 @@ status=0
 SSL_CERT_FILE="$CA_FILE" \
   "$VENV/bin/python" tests/interop/engine_interop.py --engine-json "$ENGINE_JSON" || status=1
 
-SSL_CERT_FILE="$CA_FILE" RSTREAM_CONFIG=/nonexistent/rstream-config.yaml \
+# An empty config, so a developer's own rstream config cannot interfere.
+EMPTY_CONFIG="$(mktemp)"
+printf 'version: 1\n' >"$EMPTY_CONFIG"
+SSL_CERT_FILE="$CA_FILE" RSTREAM_CONFIG="$EMPTY_CONFIG" \
   "$VENV/bin/python" tests/interop/runtime_interop.py \
   --engine "$(field engine)" --token "$(field token)" --peer "$PEER" || status=1
 
