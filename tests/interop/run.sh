@@ -17,8 +17,9 @@ if ! "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.vers
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SDK"
 fi
 
-cargo build --locked -p rstream-testkit --bin rstream-local-engine
+cargo build --locked -p rstream-testkit --bin rstream-local-engine --bin rstream-interop-peer
 BIN="target/debug/rstream-local-engine"
+PEER="target/debug/rstream-interop-peer"
 
 LOG="$(mktemp)"
 "$BIN" --token "tok_interop_$RANDOM$RANDOM" >"$LOG" &
@@ -26,7 +27,7 @@ ENGINE_PID=$!
 cleanup() {
   kill "$ENGINE_PID" 2>/dev/null || true
   wait "$ENGINE_PID" 2>/dev/null || true
-  rm -f "$LOG"
+  rm -f "$LOG" "${EMPTY_CONFIG:-}"
 }
 trap cleanup EXIT
 
@@ -45,9 +46,22 @@ if [ -z "$ENGINE_JSON" ]; then
 fi
 echo "local engine: $ENGINE_JSON"
 
+field() {
+  printf '%s' "$ENGINE_JSON" | "$VENV/bin/python" -c "import json, sys; print(json.load(sys.stdin)['$1'])"
+}
+# Both the Python SDK and our runtime trust the engine's CA through SSL_CERT_FILE.
+CA_FILE="$(field ca_file)"
+
 status=0
-SSL_CERT_FILE="$(printf '%s' "$ENGINE_JSON" | "$VENV/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["ca_file"])')" \
+SSL_CERT_FILE="$CA_FILE" \
   "$VENV/bin/python" tests/interop/engine_interop.py --engine-json "$ENGINE_JSON" || status=1
+
+# An empty config, so a developer's own rstream config cannot interfere.
+EMPTY_CONFIG="$(mktemp)"
+printf 'version: 1\n' >"$EMPTY_CONFIG"
+SSL_CERT_FILE="$CA_FILE" RSTREAM_CONFIG="$EMPTY_CONFIG" \
+  "$VENV/bin/python" tests/interop/runtime_interop.py \
+  --engine "$(field engine)" --token "$(field token)" --peer "$PEER" || status=1
 
 "$VENV/bin/python" tests/interop/webhooks.py || status=1
 exit "$status"
