@@ -133,79 +133,74 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut tls: ServerTls, cancel: Cance
         let close = req
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        if req.method != "GET" {
-            let _ = tls
-                .write_all(&response(
-                    "405 Method Not Allowed",
-                    &json!({"error": "Only GET is served."}),
-                ))
-                .await;
-            continue;
-        }
-        if let Some(expected) = &shared.settings.token {
-            let bearer = req
-                .header("authorization")
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            if bearer != Some(expected.as_str()) {
-                let _ = tls
-                    .write_all(&response(
-                        "401 Unauthorized",
-                        &json!({"error": "Unauthorized."}),
-                    ))
-                    .await;
-                continue;
-            }
-        }
-        let params: Value = match req.query.iter().find(|(k, _)| k == "params") {
-            Some((_, v)) => match serde_json::from_str(v) {
-                Ok(p) => p,
-                Err(_) => {
-                    let _ = tls
-                        .write_all(&response(
-                            "400 Bad Request",
-                            &json!({"error": "params is not JSON."}),
-                        ))
-                        .await;
-                    continue;
-                }
-            },
-            None => json!({}),
-        };
-        let path = req.path.trim_end_matches('/');
-        let reply = match path {
-            "/api/health/live" | "/api/health/ready" => {
-                response("200 OK", &json!({"status": "ok"}))
-            }
-            "/api/tunnels" => response(
-                "200 OK",
-                &Value::Array(select(shared.tunnel_list(), &params)),
-            ),
-            "/api/clients" => response(
-                "200 OK",
-                &Value::Array(select(shared.client_list(), &params)),
-            ),
-            "/api/sse" => {
+        let reply = match route(&shared, &req) {
+            Route::Reply(reply) => reply,
+            Route::Sse(params) => {
                 sse(&shared, tls, &params, cancel).await;
                 return;
-            }
-            _ => {
-                let item = if let Some(id) = path.strip_prefix("/api/tunnels/") {
-                    find(shared.tunnel_list(), id)
-                } else if let Some(id) = path.strip_prefix("/api/clients/") {
-                    find(shared.client_list(), id)
-                } else {
-                    None
-                };
-                match item {
-                    Some(item) => response("200 OK", &item),
-                    None => response("404 Not Found", &json!({"error": "Not found."})),
-                }
             }
         };
         if tls.write_all(&reply).await.is_err() || tls.flush().await.is_err() || close {
             let _ = tls.shutdown().await;
             return;
+        }
+    }
+}
+
+enum Route {
+    Reply(Vec<u8>),
+    Sse(Value),
+}
+
+/// Answers one request, or hands it to the event stream.
+fn route(shared: &Shared, req: &Request) -> Route {
+    let reply = |status: &str, body: Value| Route::Reply(response(status, &body));
+    if req.method != "GET" {
+        return reply(
+            "405 Method Not Allowed",
+            json!({"error": "Only GET is served."}),
+        );
+    }
+    if let Some(expected) = &shared.settings.token {
+        let bearer = req
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if bearer != Some(expected.as_str()) {
+            return reply("401 Unauthorized", json!({"error": "Unauthorized."}));
+        }
+    }
+    let params: Value = match req.query.iter().find(|(k, _)| k == "params") {
+        Some((_, v)) => match serde_json::from_str(v) {
+            Ok(p) => p,
+            Err(_) => return reply("400 Bad Request", json!({"error": "params is not JSON."})),
+        },
+        None => json!({}),
+    };
+    let path = req.path.trim_end_matches('/');
+    match path {
+        "/api/health/live" | "/api/health/ready" => reply("200 OK", json!({"status": "ok"})),
+        "/api/tunnels" => reply(
+            "200 OK",
+            Value::Array(select(shared.tunnel_list(), &params)),
+        ),
+        "/api/clients" => reply(
+            "200 OK",
+            Value::Array(select(shared.client_list(), &params)),
+        ),
+        "/api/sse" => Route::Sse(params),
+        _ => {
+            let item = if let Some(id) = path.strip_prefix("/api/tunnels/") {
+                find(shared.tunnel_list(), id)
+            } else if let Some(id) = path.strip_prefix("/api/clients/") {
+                find(shared.client_list(), id)
+            } else {
+                None
+            };
+            match item {
+                Some(item) => reply("200 OK", item),
+                None => reply("404 Not Found", json!({"error": "Not found."})),
+            }
         }
     }
 }

@@ -82,7 +82,26 @@ impl Out {
     }
 }
 
+/// How many client details and proxy tokens are remembered (the most
+/// recent ones), so long benchmark runs do not grow without bound.
+pub(crate) const RECORD_LIMIT: usize = 10_000;
+
+fn record<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= RECORD_LIMIT {
+        list.drain(..RECORD_LIMIT / 10);
+    }
+    list.push(item);
+}
+
 impl State {
+    pub(crate) fn record_details(&mut self, details: ClientDetails) {
+        record(&mut self.client_details, details);
+    }
+
+    pub(crate) fn record_proxy_token(&mut self, token: String) {
+        record(&mut self.proxy_req_tokens, token);
+    }
+
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.next += 1;
         self.next

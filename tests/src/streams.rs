@@ -28,7 +28,7 @@ pub(crate) type ServerTls = tokio_rustls::server::TlsStream<TcpStream>;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long the engine waits for the first bytes of the edge client, to
 /// write them in the same write as the `ProxyRsp`.
-const COALESCE_WAIT: Duration = Duration::from_millis(200);
+const COALESCE_WAIT: Duration = Duration::from_millis(500);
 /// Buffer size of the in-memory pipes handed to tests.
 const DUPLEX_BUFFER: usize = 256 * 1024;
 
@@ -132,18 +132,33 @@ fn announce_inner(
         source_ip: Some(ip_address(source_ip)),
         proxy_endpoint: shared.proxy_endpoint(),
     };
-    let shared = shared.clone();
+    // Forget the stream if nobody waits for it any more (timed out, or the
+    // future was dropped).
+    let forget = Forget {
+        shared: shared.clone(),
+        stream_id,
+    };
     let fut = async move {
+        let _forget = forget;
         match tokio::time::timeout(SETUP_TIMEOUT, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Closed("the engine dropped the stream".into())),
-            Err(_) => {
-                shared.lock().pending.remove(&stream_id);
-                Err(Error::Timeout)
-            }
+            Err(_) => Err(Error::Timeout),
         }
     };
     Ok((req, channel_tx, fut))
+}
+
+/// Removes a pending stream when dropped (a no-op once it was matched).
+struct Forget {
+    shared: Arc<Shared>,
+    stream_id: String,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        self.shared.lock().pending.remove(&self.stream_id);
+    }
 }
 
 /// Asks the runtime owning `tunnel_id` for a stream from `source_ip` and
@@ -218,7 +233,7 @@ pub(crate) async fn on_proxy_req(
     }
     let pending = {
         let mut state = shared.lock();
-        state.proxy_req_tokens.push(token.clone());
+        state.record_proxy_token(token.clone());
         match state.pending.get(&req.stream_id) {
             Some(p) if !token.is_empty() && p.secret == token => {
                 Ok(state.pending.remove(&req.stream_id))
