@@ -69,6 +69,10 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// logged at `debug` and never stops the loop. Dropping the future stops
 /// accepting and aborts every connection at once.
 ///
+/// `serve` owns `acceptor` and drops it when it returns: a
+/// [`Tunnel`](rstream_core::Tunnel) whose last clone it held is then closed.
+/// Keep a clone to close it yourself, or to read its forwarding address.
+///
 /// ```no_run
 /// # async fn run(tunnel: rstream_core::Tunnel) -> Result<(), rstream_core::Error> {
 /// use axum::{Extension, Router, routing::get};
