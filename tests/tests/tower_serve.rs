@@ -463,3 +463,33 @@ async fn silent_and_slow_clients_are_cut_off_by_the_header_read_timeout() {
     let mut rest = Vec::new();
     let _ = guard(slow.read_to_end(&mut rest)).await;
 }
+
+#[tokio::test]
+async fn transient_accept_errors_are_retried() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    let host = hostname(&tunnel);
+    let flaky = Failing::new(tunnel.clone(), 3, transient);
+    tokio::spawn(rstream_tower::serve(flaky, app(Slow::default())).into_future());
+
+    let mut http = guard(h1(edge(&engine).await)).await;
+    let response = guard(http.send_request(get_req(&host, "/"))).await.unwrap();
+    assert_eq!(guard(body_text(response)).await, "hello");
+}
+
+#[tokio::test]
+async fn a_terminal_accept_error_ends_serve_with_that_error() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    let broken = Failing::new(tunnel.clone(), 1, terminal);
+    let result = guard(rstream_tower::serve(broken, app(Slow::default())).into_future()).await;
+    assert!(
+        matches!(result, Err(rstream_core::Error::Closed(_))),
+        "{result:?}"
+    );
+
+    // Transient errors that never stop are given up on too.
+    let stuck = Failing::new(tunnel.clone(), usize::MAX, transient);
+    let result = guard(rstream_tower::serve(stuck, app(Slow::default())).into_future()).await;
+    assert!(result.is_err_and(|e| e.is_timeout()));
+}

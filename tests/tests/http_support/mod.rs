@@ -227,3 +227,43 @@ pub async fn websocket_echo(engine: &LocalEngine, host: &str) {
     assert_eq!(back.into_data().to_vec(), big);
     socket.close(None).await.unwrap();
 }
+
+/// Fails the first `failures` accepts with `error()`, then hands out
+/// `inner`'s streams.
+#[derive(Debug)]
+pub struct Failing<A> {
+    pub inner: A,
+    pub failures: AtomicUsize,
+    pub error: fn() -> Error,
+}
+
+impl<A> Failing<A> {
+    pub fn new(inner: A, failures: usize, error: fn() -> Error) -> Self {
+        Failing {
+            inner,
+            failures: AtomicUsize::new(failures),
+            error,
+        }
+    }
+}
+
+impl<A: Accept> Accept for Failing<A> {
+    async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err((self.error)());
+        }
+        self.inner.accept().await
+    }
+}
+
+/// A transient failure.
+pub fn transient() -> Error {
+    Error::timeout("a test acceptor", std::time::Duration::from_millis(1))
+}
+
+/// A failure for good.
+pub fn terminal() -> Error {
+    Error::Closed("a test acceptor gave up".into())
+}
