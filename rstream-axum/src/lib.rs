@@ -55,6 +55,13 @@
 //! deadline and a `StreamInfo` extension on every request; this crate is
 //! for code that wants `axum::serve` itself. Handlers reach private tunnels
 //! over HTTP with [`TunnelConnector`].
+//!
+//! # Features
+//!
+//! `http1` (on by default) and `http2` turn on axum's features of the same
+//! name, which decide the protocols `axum::serve` speaks; at least one is
+//! needed. With `http2`, clients with prior knowledge (a dialed stream, say)
+//! get HTTP/2.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
