@@ -29,6 +29,8 @@ const SETUP_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long the engine waits for the first bytes of the edge client, to
 /// write them in the same write as the `ProxyRsp`.
 const COALESCE_WAIT: Duration = Duration::from_millis(500);
+/// Read buffer of each splice direction.
+const COPY_BUFFER: usize = 64 * 1024;
 /// Buffer size of the in-memory pipes handed to tests.
 const DUPLEX_BUFFER: usize = 256 * 1024;
 
@@ -419,12 +421,14 @@ where
         r = opened => matches!(r, Ok(true)),
         _ = cancel.cancelled() => false,
     };
-    let (mut ur, mut uw) = tokio::io::split(io);
-    let (mut er, mut ew) = tokio::io::split(edge);
+    let (ur, mut uw) = tokio::io::split(io);
+    let (er, mut ew) = tokio::io::split(edge);
+    let mut ur = tokio::io::BufReader::with_capacity(COPY_BUFFER, ur);
+    let mut er = tokio::io::BufReader::with_capacity(COPY_BUFFER, er);
     if go_on {
         tokio::select! {
-            _ = tokio::io::copy(&mut er, &mut uw) => {}
-            _ = tokio::io::copy(&mut ur, &mut ew) => {}
+            _ = tokio::io::copy_buf(&mut er, &mut uw) => {}
+            _ = tokio::io::copy_buf(&mut ur, &mut ew) => {}
             _ = cancel.cancelled() => {}
         }
     }
