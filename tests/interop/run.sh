@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-SDK="rstreamlabs-rstream[asgi,api]==0.7.0"
+SDK="rstreamlabs-rstream[asgi,api,realtime]==0.7.0"
 VENV="${RSTREAM_INTEROP_VENV:-target/interop-venv}"
 PYTHON="${PYTHON:-python3}"
 
@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 if ! "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("rstreamlabs-rstream") != "0.7.0")' 2>/dev/null \
-  || ! "$VENV/bin/python" -c 'import h11, httpx' 2>/dev/null; then
+  || ! "$VENV/bin/python" -c 'import h11, httpx, websockets' 2>/dev/null; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SDK"
 fi
 

@@ -25,6 +25,9 @@ use crate::Error;
 /// ALPN offered for the HTTP API on the engine port.
 pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
 
+/// How many TLS sessions the server remembers for resumption.
+const SESSION_CACHE: usize = 8192;
+
 /// How many per-name certificates are kept.
 const CACHE_LIMIT: usize = 1024;
 
@@ -106,6 +109,10 @@ impl Pki {
             rstream_core::transport::ALPN_RSTRM.to_vec(),
             ALPN_HTTP1.to_vec(),
         ];
+        // Session resumption, like a real engine: stateless TLS 1.3 tickets
+        // and a session cache large enough for benchmarks.
+        config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls_err)?;
+        config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
         Ok(Arc::new(config))
     }
 }

@@ -58,6 +58,7 @@ pub(crate) struct FaultState {
     pub(crate) pause_acks: bool,
     pub(crate) refuse_next: u32,
     pub(crate) delay_next: u32,
+    pub(crate) stall_next: u32,
     pub(crate) delay: Duration,
     pub(crate) announce_with_open: Option<oneshot::Sender<Result<tokio::io::DuplexStream, Error>>>,
 }

@@ -282,3 +282,105 @@ async fn server_sent_events_are_filtered() {
         "clients were not asked for"
     );
 }
+
+/// Reads server frames (unmasked) until `count` text messages arrived;
+/// returns them and any other frames' opcodes.
+async fn ws_read(
+    conn: &mut RawConnection,
+    buf: &mut Vec<u8>,
+    count: usize,
+) -> (Vec<Value>, Vec<u8>) {
+    let mut texts = Vec::new();
+    let mut others = Vec::new();
+    loop {
+        while buf.len() >= 2 {
+            let (op, len7) = (buf[0] & 0x0f, (buf[1] & 0x7f) as usize);
+            assert_eq!(buf[1] & 0x80, 0, "server frames are not masked");
+            let (len, start) = match len7 {
+                126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+                126 => break,
+                127 => panic!("no event is that large"),
+                n => (n, 2),
+            };
+            if buf.len() < start + len {
+                break;
+            }
+            let payload: Vec<u8> = buf[start..start + len].to_vec();
+            buf.drain(..start + len);
+            if op == 1 {
+                texts.push(serde_json::from_slice(&payload).unwrap());
+            } else {
+                others.push(op);
+            }
+        }
+        if texts.len() >= count && (count > 0 || !others.is_empty()) {
+            return (texts, others);
+        }
+        let more = guard(conn.read_some()).await.unwrap();
+        assert!(!more.is_empty(), "the WebSocket ended");
+        buf.extend(more);
+    }
+}
+
+fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [9u8, 8, 7, 6];
+    let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+#[tokio::test]
+async fn websocket_events() {
+    let engine = engine().await;
+    let control = guard(engine.client_builder().build().unwrap().connect())
+        .await
+        .unwrap();
+    let mut conn = connect_http(&engine).await;
+    let params = encode(&json!({"tunnels": {"name": "ws"}}).to_string());
+    let request = format!(
+        "GET /api/websocket?params={params} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    conn.send_raw(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let head_end = loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        got.extend(guard(conn.read_some()).await.unwrap());
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    let mut buf = got[head_end + 4..].to_vec();
+    let (initial, _) = ws_read(&mut conn, &mut buf, 1).await;
+    assert_eq!(initial[0]["type"], "state.initial");
+
+    let _other = guard(control.create_tunnel(TunnelOptions::new().name("other")))
+        .await
+        .unwrap();
+    let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("ws")))
+        .await
+        .unwrap();
+    guard(tunnel.close()).await.unwrap();
+    let (events, _) = ws_read(&mut conn, &mut buf, 2).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["tunnel.created", "tunnel.deleted"]);
+    assert_eq!(events[0]["object"]["name"], "ws");
+
+    conn.send_raw(&masked(0x9, b"hi")).await.unwrap();
+    let (_, others) = ws_read(&mut conn, &mut buf, 0).await;
+    assert_eq!(others, [0xA], "a pong");
+    conn.send_raw(&masked(0x8, &1000u16.to_be_bytes()))
+        .await
+        .unwrap();
+    let (_, others) = ws_read(&mut conn, &mut buf, 0).await;
+    assert_eq!(others, [0x8], "the close is answered");
+
+    // Without the upgrade headers it is a bad request.
+    let (status, _) = get(&engine, "/websocket", None, Some(TOKEN)).await;
+    assert_eq!(status, 400);
+}

@@ -450,3 +450,47 @@ fn handles_are_send_and_sync() {
     send_sync::<rstream_testkit::Error>();
     send_sync::<RawConnection>();
 }
+
+#[tokio::test]
+async fn tls_sessions_resume() {
+    use rustls_pki_types::pem::PemObject;
+    use std::sync::Arc;
+    let engine = engine().await;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::CertificateDer::pem_slice_iter(engine.ca_pem().as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"rstrm/1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let mut kinds = Vec::new();
+    for _ in 0..2 {
+        let tcp = tokio::net::TcpStream::connect(engine.engine_addr())
+            .await
+            .unwrap();
+        let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = guard(connector.connect(name, tcp)).await.unwrap();
+        kinds.push(tls.get_ref().1.handshake_kind());
+        // Open a channel so the session tickets are read.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let req = rstream_core::proto::frame_bytes(
+            &OpenControlChannelReq {
+                client_details: Some(details(Some(TOKEN))),
+                liveness: None,
+            }
+            .into(),
+        )
+        .unwrap();
+        tls.write_all(&req).await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = guard(tls.read(&mut buf)).await.unwrap();
+        assert!(n > 0);
+    }
+    assert_eq!(kinds[0], Some(rustls::HandshakeKind::Full));
+    assert_eq!(kinds[1], Some(rustls::HandshakeKind::Resumed));
+}

@@ -171,3 +171,49 @@ async fn tcp_edge_per_tunnel() {
     guard(conn.read_exact(&mut buf)).await.unwrap();
     assert_eq!(&buf, b"still");
 }
+
+#[tokio::test]
+async fn a_slow_client_does_not_hold_up_others() {
+    let engine = engine().await;
+    let control = guard(engine.client_builder().build().unwrap().connect())
+        .await
+        .unwrap();
+    let web = guard(control.create_tunnel(TunnelOptions::http().publish(true).name("slow")))
+        .await
+        .unwrap();
+    serve_http(web);
+    // Half a request head, never finished.
+    let mut loris = guard(TcpStream::connect(engine.edge_addr())).await.unwrap();
+    loris
+        .write_all(b"GET / HTTP/1.1\r\nHost: slow.loc")
+        .await
+        .unwrap();
+    for i in 0..3 {
+        let answer = get(engine.edge_addr(), "slow.localhost", &format!("/{i}")).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // The slow one is eventually told off and closed.
+    let mut out = Vec::new();
+    let _ = guard(loris.read_to_end(&mut out)).await;
+    assert!(
+        out.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}
+
+#[tokio::test]
+async fn an_oversize_head_is_refused() {
+    let engine = engine().await;
+    let mut conn = guard(TcpStream::connect(engine.edge_addr())).await.unwrap();
+    let mut request = b"GET / HTTP/1.1\r\nX-Big: ".to_vec();
+    request.extend(std::iter::repeat_n(b'a', 70 * 1024));
+    let _ = conn.write_all(&request).await;
+    let mut out = Vec::new();
+    let _ = guard(conn.read_to_end(&mut out)).await;
+    assert!(
+        out.starts_with(b"HTTP/1.1 431"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+}

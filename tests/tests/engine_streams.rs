@@ -470,3 +470,43 @@ async fn an_abandoned_stream_is_forgotten() {
     let rsp = proxy_rsp(&mut late).await;
     assert_eq!(rsp.error.unwrap().code, ErrorCode::InvalidStream as i32);
 }
+
+#[tokio::test]
+async fn stall_next_proxy_connections_fault() {
+    let engine = engine().await;
+    let (mut conn, id) = owner(&engine).await;
+    engine.faults().stall_next_proxy_connections(1);
+    let opening = tokio::spawn(engine.open_stream(&id, "127.0.0.1".parse().unwrap()));
+    let req = proxy_conn_req(&mut conn).await;
+    let mut stalled = proxy_req(&engine, &req, None, false).await;
+    // A retry of the same stream goes through.
+    let mut retry = proxy_req(&engine, &req, None, false).await;
+    assert_eq!(proxy_rsp(&mut retry).await.error, None);
+    let mut edge = guard(opening).await.unwrap().unwrap();
+    edge.write_all(b"after retry").await.unwrap();
+    assert_eq!(guard(retry.read_some()).await.unwrap(), b"after retry");
+    // The stalled connection got nothing at all.
+    let silent = tokio::time::timeout(Duration::from_millis(200), stalled.read_some()).await;
+    assert!(silent.is_err(), "{silent:?}");
+    assert!(stalled.buffered().is_empty());
+}
+
+#[tokio::test]
+async fn a_runtime_retries_a_stalled_proxy_dial() {
+    // The runtime gives a proxy dial 10 s, then tries once more.
+    let engine = engine().await;
+    let client = engine.client_builder().zero_rtt(false).build().unwrap();
+    let control = guard(client.connect()).await.unwrap();
+    let tunnel = guard(control.create_tunnel(rstream_core::TunnelOptions::new()))
+        .await
+        .unwrap();
+    engine.faults().stall_next_proxy_connections(1);
+    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+        .await
+        .unwrap();
+    edge.write_all(b"late").await.unwrap();
+    let mut accepted = guard(tunnel.accept()).await.unwrap().unwrap();
+    let mut buf = [0u8; 4];
+    guard(accepted.read_exact(&mut buf)).await.unwrap();
+    assert_eq!(&buf, b"late");
+}
