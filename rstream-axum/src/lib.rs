@@ -39,9 +39,9 @@
 //! # When the tunnel ends
 //!
 //! axum's `Listener::accept` cannot fail or report an end, so
-//! [`TunnelListener`] retries transient accept errors (logged at `warn`,
-//! see [`rstream_tower::accept_retrying`]) and, once the tunnel is closed or
-//! has failed for good (logged at `error`), never yields another
+//! once the tunnel is closed or has failed (an accept error is final by the
+//! [`Accept`] contract; it is logged at `error`), [`TunnelListener`] never
+//! yields another
 //! connection: `axum::serve` on its own would then wait forever. Pass
 //! [`TunnelListener::closed`] to `with_graceful_shutdown`, as above, and
 //! `serve` returns once the connections still open are done. A

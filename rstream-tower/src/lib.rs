@@ -37,12 +37,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod accept;
 mod conn;
 mod connector;
 mod serve;
 
-pub use accept::{ACCEPT_RETRIES, accept_retrying};
 pub use connector::{Connecting, TunnelConnection, TunnelConnector};
 pub use rstream_core::StreamInfo;
 pub use serve::{

@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use tower_service::Service;
 use tracing::Instrument;
 
-use crate::accept::accept_retrying;
 use crate::conn::{AddStreamInfo, FirstByteDeadline};
 
 /// How long a client may take to send a request's headers (and how long an
@@ -59,9 +58,11 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// - with `Ok(())` after the [graceful shutdown
 ///   signal](Serve::with_graceful_shutdown) fired, or after the acceptor
 ///   ended normally (a closed tunnel);
-/// - with the acceptor's error when accepting failed for good (see
-///   [`accept_retrying`](crate::accept_retrying) for which errors are
-///   retried).
+/// - with the acceptor's error when accepting failed: by the
+///   [`Accept`](rstream_core::Accept) contract an error is final, whatever
+///   [`is_retryable`](rstream_core::Error::is_retryable) says (serve a
+///   [`SupervisedTunnel`](rstream_core::SupervisedTunnel) to ride over
+///   engine restarts and network failures).
 ///
 /// In every case connections still open are first drained as in a graceful
 /// shutdown, bounded by the [deadline](Serve::shutdown_deadline). One
@@ -287,7 +288,7 @@ where
         let next = tokio::select! {
             biased;
             () = &mut signal => break Ok(()),
-            next = accept_retrying(&acceptor) => next,
+            next = acceptor.accept() => next,
         };
         let stream = match next {
             Ok(Some(stream)) => stream,

@@ -465,19 +465,6 @@ async fn silent_and_slow_clients_are_cut_off_by_the_header_read_timeout() {
 }
 
 #[tokio::test]
-async fn transient_accept_errors_are_retried() {
-    let engine = engine().await;
-    let (_client, tunnel) = published(&engine).await;
-    let host = hostname(&tunnel);
-    let flaky = Failing::new(tunnel.clone(), 3, transient);
-    tokio::spawn(rstream_tower::serve(flaky, app(Slow::default())).into_future());
-
-    let mut http = guard(h1(edge(&engine).await)).await;
-    let response = guard(http.send_request(get_req(&host, "/"))).await.unwrap();
-    assert_eq!(guard(body_text(response)).await, "hello");
-}
-
-#[tokio::test]
 async fn a_terminal_accept_error_ends_serve_with_that_error() {
     let engine = engine().await;
     let (_client, tunnel) = published(&engine).await;
@@ -488,8 +475,20 @@ async fn a_terminal_accept_error_ends_serve_with_that_error() {
         "{result:?}"
     );
 
-    // Transient errors that never stop are given up on too.
-    let stuck = Failing::new(tunnel.clone(), usize::MAX, transient);
-    let result = guard(rstream_tower::serve(stuck, app(Slow::default())).into_future()).await;
+    // An error is final even when it says a retry could work: the acceptor
+    // has ended (a plain tunnel whose control channel failed).
+    let failed = Failing::new(tunnel.clone(), 1, retryable);
+    let result = guard(rstream_tower::serve(failed, app(Slow::default())).into_future()).await;
     assert!(result.is_err_and(|e| e.is_timeout()));
+}
+
+#[tokio::test]
+async fn a_tunnel_whose_control_channel_fails_ends_serve_with_the_failure() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    let serving =
+        tokio::spawn(rstream_tower::serve(tunnel.clone(), app(Slow::default())).into_future());
+    engine.faults().abort_control_channels();
+    let result = guard(serving).await.unwrap();
+    assert!(result.is_err(), "{result:?}");
 }

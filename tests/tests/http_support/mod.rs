@@ -258,8 +258,8 @@ impl<A: Accept> Accept for Failing<A> {
     }
 }
 
-/// A transient failure.
-pub fn transient() -> Error {
+/// A failure that says a retry could work (as a failed control channel's).
+pub fn retryable() -> Error {
     Error::timeout("a test acceptor", std::time::Duration::from_millis(1))
 }
 
