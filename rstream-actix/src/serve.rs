@@ -5,17 +5,17 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::body::MessageBody;
 use actix_http::{KeepAlive, Request, Response};
 use actix_service::{IntoServiceFactory, Service, ServiceFactory};
 use actix_web::dev::AppConfig;
-use rstream_core::{Accept, TunnelStream};
-use tokio::sync::{Mutex, mpsc, watch};
+use rstream_core::Accept;
+use tokio::sync::watch;
 
 use crate::Error;
+use crate::dispatch::Dispatcher;
 use crate::worker::{self, Settings};
 
 type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -127,8 +127,8 @@ impl<A, F, S, B> Serve<A, F, S, B> {
         self
     }
 
-    /// Most connections one worker serves at once; further streams wait in
-    /// the queue (and the tunnel stops being accepted from once it is full).
+    /// Most connections one worker serves at once. When every worker is at
+    /// its limit, accepting from the tunnel pauses until a connection ends.
     /// Default: 25,000. Zero counts as one.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.settings.max_connections = u32::try_from(max).unwrap_or(u32::MAX).max(1);
@@ -170,8 +170,7 @@ where
             signal,
             _types,
         } = self;
-        let (streams, queue) = mpsc::channel::<TunnelStream>(count);
-        let queue = Arc::new(Mutex::new(queue));
+        let mut dispatcher = Dispatcher::new(settings.max_connections as usize);
         let (stop, stopping) = watch::channel(false);
 
         let mut workers = Vec::with_capacity(count);
@@ -181,7 +180,7 @@ where
                 index,
                 factory.clone(),
                 settings,
-                Arc::clone(&queue),
+                dispatcher.add_worker(),
                 stopping.clone(),
             ) {
                 Ok(worker) => workers.push(worker),
@@ -211,12 +210,12 @@ where
             None => {
                 tracing::debug!(workers = count, "serving tunnel streams");
                 let signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
-                accept_loop(&acceptor, &streams, signal).await
+                accept_loop(&acceptor, &mut dispatcher, signal).await
             }
         };
 
         stop.send_replace(true);
-        drop(streams);
+        drop(dispatcher);
         let mut ended = Ok(());
         for worker in workers {
             if let Err(err) = worker.finish().await {
@@ -251,11 +250,11 @@ where
     }
 }
 
-/// Accepts streams and queues them for the workers until the tunnel ends,
-/// `signal` fires or every worker is gone.
+/// Accepts streams and hands them to the workers until the tunnel ends,
+/// `signal` fires or no worker is left.
 async fn accept_loop<A: Accept>(
     acceptor: &A,
-    streams: &mpsc::Sender<TunnelStream>,
+    dispatcher: &mut Dispatcher,
     mut signal: Signal,
 ) -> Result<(), Error> {
     let mut retry = RETRY_FIRST;
@@ -271,7 +270,7 @@ async fn accept_loop<A: Accept>(
                 tokio::select! {
                     biased;
                     () = &mut signal => return Ok(()),
-                    queued = streams.send(stream) => if queued.is_err() {
+                    handed = dispatcher.dispatch(stream) => if handed.is_err() {
                         tracing::warn!("no worker left to serve streams");
                         return Ok(());
                     },
