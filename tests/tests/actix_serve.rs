@@ -636,3 +636,45 @@ async fn a_supervised_tunnel_is_served_until_closed() {
     guard(supervised.close()).await;
     guard(task).await.unwrap().unwrap();
 }
+
+/// A published http tunnel on `engine`, not served yet.
+async fn tunnel(engine: &LocalEngine) -> Tunnel {
+    let control = guard(client(engine).connect()).await.unwrap();
+    guard(control.create_tunnel(TunnelOptions::http().publish(true)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_that_cannot_start_is_an_error() {
+    let engine = engine().await;
+    let tunnel = tunnel(&engine).await;
+    let serve = rstream_actix::serve(tunnel, || {
+        App::new()
+            .data_factory(|| async { Err::<u32, _>("no database") })
+            .route("/hello", web::get().to(hello))
+    })
+    .workers(2);
+    let result = guard(serve.into_future()).await;
+    assert!(
+        matches!(result, Err(rstream_actix::Error::AppInit { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_factory_that_panics_is_an_error() {
+    let engine = engine().await;
+    let tunnel = tunnel(&engine).await;
+    let broken = true;
+    let serve = rstream_actix::serve(tunnel, move || {
+        assert!(!broken, "the factory fails on purpose");
+        App::new().route("/hello", web::get().to(hello))
+    })
+    .workers(2);
+    let result = guard(serve.into_future()).await;
+    assert!(
+        matches!(result, Err(rstream_actix::Error::WorkerPanicked { .. })),
+        "{result:?}"
+    );
+}
