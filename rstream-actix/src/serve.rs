@@ -67,9 +67,11 @@ where
 /// A configured server for one tunnel; await it (or call [`Serve::run`]) to
 /// serve. Made by [`serve`].
 ///
-/// Awaiting gives `Ok(())` when the tunnel closed or the graceful shutdown
-/// finished, and an [`Error`] when accepting failed for good or a worker
-/// could not start. Dropping the future stops accepting and lets the workers
+/// Awaiting gives `Ok(())` when the tunnel was closed or the graceful
+/// shutdown finished, and an [`Error`] when the tunnel ended on a failure
+/// (a [`Tunnel`](rstream_core::Tunnel) whose control channel was lost; a
+/// [`SupervisedTunnel`](rstream_core::SupervisedTunnel) reconnects instead)
+/// or a worker could not start. Dropping the future stops accepting and lets the workers
 /// drain within the shutdown timeout on their own threads.
 #[must_use = "a Serve does nothing until awaited"]
 pub struct Serve<A, F, S, B> {
@@ -258,6 +260,8 @@ async fn accept_loop<A: Accept>(
     mut signal: Signal,
 ) -> Result<(), Error> {
     let mut retry = RETRY_FIRST;
+    // The failure that a retry answered with the end of the tunnel.
+    let mut failure = None;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -267,6 +271,7 @@ async fn accept_loop<A: Accept>(
         match accepted {
             Ok(Some(stream)) => {
                 retry = RETRY_FIRST;
+                failure = None;
                 tokio::select! {
                     biased;
                     () = &mut signal => return Ok(()),
@@ -278,7 +283,7 @@ async fn accept_loop<A: Accept>(
             }
             Ok(None) | Err(rstream_core::Error::Closed(_)) => {
                 tracing::debug!("tunnel closed; stopping");
-                return Ok(());
+                return failure.map_or(Ok(()), |err| Err(Error::Accept(err)));
             }
             Err(err) if err.is_retryable() => {
                 tracing::warn!(error = %err, retry_in = ?retry, "accept failed; retrying");
@@ -288,6 +293,7 @@ async fn accept_loop<A: Accept>(
                     () = tokio::time::sleep(retry) => {}
                 }
                 retry = (retry * 2).min(RETRY_MAX);
+                failure = Some(err);
             }
             Err(err) => return Err(Error::Accept(err)),
         }

@@ -678,3 +678,64 @@ async fn a_factory_that_panics_is_an_error() {
         "{result:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_the_control_channel_ends_serving_with_the_failure() {
+    let engine = engine().await;
+    let server = start(&engine, 1).await;
+    let mut sender = h1(edge(&engine, &server, "127.0.0.1").await).await;
+    let (status, _) = fetch(&mut sender, get("/hello")).await;
+    assert_eq!(status, StatusCode::OK);
+    engine.faults().abort_control_channels();
+    let result = guard(server.task).await.unwrap();
+    assert!(
+        matches!(result, Err(rstream_actix::Error::Accept(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervised_tunnel_keeps_serving_across_a_reconnect() {
+    let engine = engine().await;
+    let client = client(&engine);
+    let supervised = guard(client.supervise(TunnelOptions::http().publish(true)))
+        .await
+        .unwrap();
+    let online_id = |state: &rstream_core::TunnelState| match state {
+        rstream_core::TunnelState::Online { tunnel_id, .. } => Some(tunnel_id.clone()),
+        _ => None,
+    };
+    let first_id = online_id(&supervised.state()).expect("online");
+    let shared = web::Data::new(Shared::default());
+    let task = tokio::spawn(
+        rstream_actix::serve(supervised.clone(), move || app(shared.clone()))
+            .workers(2)
+            .into_future(),
+    );
+
+    engine.faults().abort_control_channels();
+    let mut states = supervised.watch_state();
+    let new_id = guard(async {
+        loop {
+            if let Some(id) = online_id(&states.borrow_and_update()) {
+                if id != first_id {
+                    return id;
+                }
+            }
+            states.changed().await.unwrap();
+        }
+    })
+    .await;
+
+    let io = guard(engine.open_stream(&new_id, "192.0.2.9".parse().unwrap()))
+        .await
+        .unwrap();
+    let mut sender = h1(io).await;
+    let (status, body) = fetch(&mut sender, get("/whoami")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(field(&body, "peer"), "192.0.2.9");
+    assert!(!task.is_finished());
+    drop(sender);
+    guard(supervised.close()).await;
+    guard(task).await.unwrap().unwrap();
+}
