@@ -27,7 +27,8 @@
 //!   when its name makes a free DNS label, else `t<hex>.localhost`; its
 //!   `port` is the HTTP edge's, so the forwarding address is
 //!   `https://<hostname>:<edge port>` (the edge itself speaks plain HTTP:
-//!   use [`LocalEngine::edge_url`]). One edge connection goes to one tunnel.
+//!   use [`LocalEngine::edge_url`]). The edge routes HTTP/1.x by `Host`;
+//!   one edge connection goes to one tunnel.
 //! - A tcp tunnel gets the port it asks for on `127.0.0.1` (refused with
 //!   "TCP port is already in use." when taken) or one chosen by the OS, and
 //!   the hostname `localhost`.

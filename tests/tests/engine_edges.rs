@@ -217,3 +217,43 @@ async fn an_oversize_head_is_refused() {
         String::from_utf8_lossy(&out)
     );
 }
+
+#[tokio::test]
+async fn a_runtime_refusal_is_a_502_at_the_edge() {
+    use rstream_core::proto::{self, ErrorCode, ProxyConnRsp, TunnelProperties, message::Payload};
+    let engine = engine().await;
+    let (mut conn, _) = control(&engine).await;
+    let t = tunnel(
+        &mut conn,
+        TunnelProperties {
+            name: Some("refusing".into()),
+            publish: Some(true),
+            protocol: Some("http".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(t.hostname.as_deref(), Some("refusing.localhost"));
+    let request = tokio::spawn(get(engine.edge_addr(), "refusing.localhost", "/"));
+    let Payload::ProxyConnReq(req) = next(&mut conn).await else {
+        panic!("not a proxy_conn_req")
+    };
+    let addr = req.source_ip.and_then(|a| a.addr);
+    assert_eq!(
+        addr,
+        Some(proto::ip_address::Addr::V4(u32::from(Ipv4Addr::LOCALHOST))),
+        "the edge client's real address"
+    );
+    conn.send(ProxyConnRsp {
+        stream_id: req.stream_id,
+        error: Some(proto::Error::new(
+            ErrorCode::ServiceUnavailable,
+            "accept queue full",
+        )),
+    })
+    .await
+    .unwrap();
+    let answer = guard(request).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
+    assert!(answer.contains("accept queue full"), "{answer}");
+}
