@@ -1,0 +1,301 @@
+//! The `serve` builder and the accept loop feeding the workers.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::num::NonZeroUsize;
+use std::pin::Pin;
+use std::time::Duration;
+
+use actix_http::body::MessageBody;
+use actix_http::{KeepAlive, Request, Response};
+use actix_service::{IntoServiceFactory, Service, ServiceFactory};
+use actix_web::dev::AppConfig;
+use rstream_core::Accept;
+use tokio::sync::watch;
+
+use crate::Error;
+use crate::dispatch::Dispatcher;
+use crate::worker::{self, Settings};
+
+type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Backoff after a retryable accept error, doubled up to the maximum.
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Serves the `App` built by `factory` on every stream that `acceptor`
+/// accepts, until the tunnel closes or the graceful shutdown signal fires.
+///
+/// `factory` is what you would give `actix_web::HttpServer::new`: it runs
+/// once per worker, on the worker's thread. `acceptor` is a
+/// [`Tunnel`](rstream_core::Tunnel), a
+/// [`SupervisedTunnel`](rstream_core::SupervisedTunnel) (reconnects stay
+/// invisible to the App) or any other [`Accept`].
+///
+/// The returned [`Serve`] is configured with its methods and runs when
+/// awaited. See the [crate documentation](crate) for an example.
+pub fn serve<A, F, I, S, B>(acceptor: A, factory: F) -> Serve<A, F, S, B>
+where
+    A: Accept,
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    Serve {
+        acceptor,
+        factory,
+        workers: std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+        settings: Settings {
+            keep_alive: KeepAlive::default(),
+            client_request_timeout: Duration::from_secs(5),
+            client_disconnect_timeout: Duration::from_secs(1),
+            shutdown_timeout: Duration::from_secs(30),
+            max_connections: 25_000,
+        },
+        signal: None,
+        _types: PhantomData,
+    }
+}
+
+/// A configured server for one tunnel; await it (or call [`Serve::run`]) to
+/// serve. Made by [`serve`].
+///
+/// Awaiting gives `Ok(())` when the tunnel was closed or the graceful
+/// shutdown finished, and an [`Error`] when the tunnel ended on a failure
+/// (a [`Tunnel`](rstream_core::Tunnel) whose control channel was lost; a
+/// [`SupervisedTunnel`](rstream_core::SupervisedTunnel) reconnects instead)
+/// or a worker could not start. Dropping the future stops accepting and lets the workers
+/// drain within the shutdown timeout on their own threads.
+#[must_use = "a Serve does nothing until awaited"]
+pub struct Serve<A, F, S, B> {
+    acceptor: A,
+    factory: F,
+    workers: usize,
+    settings: Settings,
+    signal: Option<Signal>,
+    _types: PhantomData<fn() -> (S, B)>,
+}
+
+impl<A, F, S, B> fmt::Debug for Serve<A, F, S, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("workers", &self.workers)
+            .field("settings", &self.settings)
+            .field("graceful_shutdown", &self.signal.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A, F, S, B> Serve<A, F, S, B> {
+    /// Number of worker threads, each with its own `actix_rt::System` and
+    /// its own `App`. Default: the available parallelism. Zero counts as one.
+    pub fn workers(mut self, workers: usize) -> Self {
+        self.workers = workers.max(1);
+        self
+    }
+
+    /// How long a graceful shutdown waits for open connections before
+    /// closing them. Default: 30 seconds.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long a client has to send the head of its first request (and its
+    /// first bytes at all). Zero disables the limit. Default: 5 seconds.
+    pub fn client_request_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.client_request_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for the client to finish closing once the server
+    /// has closed its side. Zero disables the limit. Default: 1 second.
+    pub fn client_disconnect_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.client_disconnect_timeout = timeout;
+        self
+    }
+
+    /// HTTP/1.1 keep-alive (and HTTP/2 ping) setting: a `Duration`,
+    /// [`KeepAlive::Os`] or [`KeepAlive::Disabled`]. Default: 5 seconds.
+    pub fn keep_alive(mut self, keep_alive: impl Into<KeepAlive>) -> Self {
+        self.settings.keep_alive = keep_alive.into();
+        self
+    }
+
+    /// Most connections one worker serves at once. When every worker is at
+    /// its limit, accepting from the tunnel pauses until a connection ends.
+    /// Default: 25,000. Zero counts as one.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.settings.max_connections = u32::try_from(max).unwrap_or(u32::MAX).max(1);
+        self
+    }
+
+    /// Shuts down gracefully once `signal` completes: stop accepting, let
+    /// open connections finish within the shutdown timeout, stop the workers.
+    pub fn with_graceful_shutdown<G>(mut self, signal: G) -> Self
+    where
+        G: Future<Output = ()> + Send + 'static,
+    {
+        self.signal = Some(Box::pin(signal));
+        self
+    }
+}
+
+impl<A, F, I, S, B> Serve<A, F, S, B>
+where
+    A: Accept,
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    /// Serves until the tunnel closes or the graceful shutdown completes.
+    /// The same as awaiting `self`.
+    pub async fn run(self) -> Result<(), Error> {
+        let Serve {
+            acceptor,
+            factory,
+            workers: count,
+            settings,
+            signal,
+            _types,
+        } = self;
+        let mut dispatcher = Dispatcher::new(settings.max_connections as usize);
+        let (stop, stopping) = watch::channel(false);
+
+        let mut workers = Vec::with_capacity(count);
+        let mut failure = None;
+        for index in 0..count {
+            match worker::spawn(
+                index,
+                factory.clone(),
+                settings,
+                dispatcher.add_worker(),
+                stopping.clone(),
+            ) {
+                Ok(worker) => workers.push(worker),
+                Err(err) => {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            for worker in &mut workers {
+                let outcome = match (&mut worker.ready).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(Error::WorkerPanicked {
+                        worker: worker.index,
+                    }),
+                };
+                if let Err(err) = outcome {
+                    failure = Some(err);
+                    break;
+                }
+            }
+        }
+
+        let served = match failure {
+            Some(err) => Err(err),
+            None => {
+                tracing::debug!(workers = count, "serving tunnel streams");
+                let signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
+                accept_loop(&acceptor, &mut dispatcher, signal).await
+            }
+        };
+
+        stop.send_replace(true);
+        drop(dispatcher);
+        let mut ended = Ok(());
+        for worker in workers {
+            if let Err(err) = worker.finish().await {
+                if ended.is_ok() {
+                    ended = Err(err);
+                }
+            }
+        }
+        tracing::debug!("all workers stopped");
+        served.and(ended)
+    }
+}
+
+impl<A, F, I, S, B> IntoFuture for Serve<A, F, S, B>
+where
+    A: Accept,
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request> + 'static,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
+    type Output = Result<(), Error>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// Accepts streams and hands them to the workers until the tunnel ends,
+/// `signal` fires or no worker is left.
+async fn accept_loop<A: Accept>(
+    acceptor: &A,
+    dispatcher: &mut Dispatcher,
+    mut signal: Signal,
+) -> Result<(), Error> {
+    let mut retry = RETRY_FIRST;
+    // The failure that a retry answered with the end of the tunnel.
+    let mut failure = None;
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut signal => return Ok(()),
+            accepted = acceptor.accept() => accepted,
+        };
+        match accepted {
+            Ok(Some(stream)) => {
+                retry = RETRY_FIRST;
+                failure = None;
+                tokio::select! {
+                    biased;
+                    () = &mut signal => return Ok(()),
+                    handed = dispatcher.dispatch(stream) => if handed.is_err() {
+                        tracing::warn!("no worker left to serve streams");
+                        return Ok(());
+                    },
+                }
+            }
+            Ok(None) | Err(rstream_core::Error::Closed(_)) => {
+                tracing::debug!("tunnel closed; stopping");
+                return failure.map_or(Ok(()), |err| Err(Error::Accept(err)));
+            }
+            Err(err) if err.is_retryable() => {
+                tracing::warn!(error = %err, retry_in = ?retry, "accept failed; retrying");
+                tokio::select! {
+                    biased;
+                    () = &mut signal => return Ok(()),
+                    () = tokio::time::sleep(retry) => {}
+                }
+                retry = (retry * 2).min(RETRY_MAX);
+                failure = Some(err);
+            }
+            Err(err) => return Err(Error::Accept(err)),
+        }
+    }
+}
