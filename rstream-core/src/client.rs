@@ -62,6 +62,13 @@ pub(crate) struct ClientInner {
     pub(crate) zero_rtt: bool,
     pub(crate) agent: String,
     pub(crate) version: String,
+    /// The TLS settings the connector was built from, for HTTP clients of
+    /// the engine API that must trust and present the same things.
+    #[cfg_attr(not(feature = "engine-api"), allow(dead_code))]
+    pub(crate) tls: TlsSettings,
+    /// The proxy settings the connector was built from.
+    #[cfg_attr(not(feature = "engine-api"), allow(dead_code))]
+    pub(crate) proxy: Option<ProxySettings>,
 }
 
 impl Client {
@@ -406,7 +413,7 @@ impl ClientBuilder {
             }
         }
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        let connector = Connector::new(&self.tls, self.proxy, vec![ALPN_RSTRM.to_vec()])?
+        let connector = Connector::new(&self.tls, self.proxy.clone(), vec![ALPN_RSTRM.to_vec()])?
             .with_connect_timeout(connect_timeout);
         let (agent, version) = self
             .agent
@@ -423,6 +430,8 @@ impl ClientBuilder {
                 zero_rtt: self.zero_rtt.unwrap_or(true),
                 agent,
                 version,
+                tls: self.tls,
+                proxy: self.proxy,
             }),
         })
     }

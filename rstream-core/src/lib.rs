@@ -28,11 +28,15 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "engine-api")]
+pub mod api;
 mod client;
 pub mod config;
 mod control;
 mod dial;
 pub mod error;
+#[cfg(any(feature = "engine-api", feature = "control-plane"))]
+mod http;
 mod options;
 pub mod proto;
 pub mod secret;
