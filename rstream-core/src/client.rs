@@ -247,14 +247,18 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// A builder preset from a resolved configuration, to adjust before
     /// [`build`](Self::build).
+    ///
+    /// The configuration must name the engine. When it names only a managed
+    /// project endpoint (or a region), use [`ClientBuilder::resolve`] (the
+    /// `control-plane` feature), which asks the control plane for the engine.
     pub fn from_config(config: &ResolvedConfig) -> Result<ClientBuilder, Error> {
         let engine = match (&config.engine, &config.project_endpoint) {
             (Some(engine), _) => engine.to_string(),
             (None, Some(endpoint)) => {
                 return Err(Error::config(format!(
                     "the configuration names project endpoint {endpoint:?} but no engine: \
-                     resolving a project through the control plane is not supported yet, \
-                     set RSTREAM_ENGINE or the context's engine"
+                     resolve it through the control plane (ClientBuilder::resolve, feature \
+                     control-plane), or set RSTREAM_ENGINE or the context's engine"
                 )));
             }
             (None, None) => {
@@ -263,6 +267,14 @@ impl ClientBuilder {
                 ));
             }
         };
+        Ok(ClientBuilder::from_config_with_engine(config, engine))
+    }
+
+    /// A builder preset from a resolved configuration, on a known engine.
+    pub(crate) fn from_config_with_engine(
+        config: &ResolvedConfig,
+        engine: String,
+    ) -> ClientBuilder {
         let mut builder = ClientBuilder::default().engine(engine);
         builder = match &config.credentials {
             Credentials::Token(token) => builder.token(token.clone()),
@@ -288,7 +300,7 @@ impl ClientBuilder {
                 ..TlsSettings::default()
             },
         });
-        Ok(builder)
+        builder
     }
 
     /// The engine, `host` (port 443) or `host:port`.

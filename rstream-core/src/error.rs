@@ -243,7 +243,11 @@ mod tests {
         assert!(http(403).is_unauthorized());
         assert_eq!(http(403).http_status(), Some(403));
         assert_eq!(http(403).duplicate().http_status(), Some(403));
-        assert!(http(401).to_string().contains("GET /api/tunnels answered HTTP 401"));
+        assert!(
+            http(401)
+                .to_string()
+                .contains("GET /api/tunnels answered HTTP 401")
+        );
     }
 
     #[test]

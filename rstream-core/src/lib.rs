@@ -33,6 +33,8 @@ pub mod api;
 mod client;
 pub mod config;
 mod control;
+#[cfg(feature = "control-plane")]
+pub mod control_plane;
 mod dial;
 pub mod error;
 #[cfg(any(feature = "engine-api", feature = "control-plane"))]

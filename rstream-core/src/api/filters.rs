@@ -290,7 +290,10 @@ mod tests {
     #[test]
     fn tunnel_filters_to_params() {
         assert_eq!(list_params::<TunnelFilters>(None, None), None);
-        assert_eq!(parsed(list_params::<TunnelFilters>(None, Some(5))), json!({"limit": 5}));
+        assert_eq!(
+            parsed(list_params::<TunnelFilters>(None, Some(5))),
+            json!({"limit": 5})
+        );
         assert_eq!(
             parsed(list_params(Some(&TunnelFilters::new()), None)),
             json!({"filters": {}})

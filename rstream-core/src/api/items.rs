@@ -303,19 +303,19 @@ impl From<&Map<String, Value>> for InitialState {
         let objects = |key: &str| -> Vec<Map<String, Value>> {
             map.get(key)
                 .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_object)
-                        .cloned()
-                        .collect()
-                })
+                .map(|items| items.iter().filter_map(Value::as_object).cloned().collect())
                 .unwrap_or_default()
         };
         InitialState {
             snapshot_at: string(map, "snapshot_at"),
-            tunnels: objects("tunnels").into_iter().map(TunnelItem::from).collect(),
-            clients: objects("clients").into_iter().map(ClientItem::from).collect(),
+            tunnels: objects("tunnels")
+                .into_iter()
+                .map(TunnelItem::from)
+                .collect(),
+            clients: objects("clients")
+                .into_iter()
+                .map(ClientItem::from)
+                .collect(),
         }
     }
 }

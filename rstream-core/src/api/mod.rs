@@ -277,14 +277,12 @@ impl EngineApi {
     ) -> Result<(String, reqwest::Response), Error> {
         let (label, request) = self.request(path, params).await?;
         let timeout = self.inner.request_timeout;
-        let response = request
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| match http::transport_error(&label, e) {
+        let response = request.timeout(timeout).send().await.map_err(|e| {
+            match http::transport_error(&label, e) {
                 Error::Timeout { operation, .. } => Error::timeout(operation, timeout),
                 other => other,
-            })?;
+            }
+        })?;
         let response = http::check_status(&label, response).await?;
         Ok((label, response))
     }
@@ -396,7 +394,10 @@ mod tests {
         assert!(matches!(api.inner.route, Route::Lookup(..)));
 
         let other = api.with_base_url("http://127.0.0.1:9/api/").unwrap();
-        assert_eq!(other.url(&["sse"]).unwrap().as_str(), "http://127.0.0.1:9/api/sse");
+        assert_eq!(
+            other.url(&["sse"]).unwrap().as_str(),
+            "http://127.0.0.1:9/api/sse"
+        );
         assert!(api.with_base_url("ftp://x/api").is_err());
         assert!(api.with_base_url("not a url").is_err());
     }
