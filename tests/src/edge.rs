@@ -1,0 +1,180 @@
+//! The edges: plain HTTP routed by `Host`, and one TCP listener per
+//! published tcp tunnel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
+
+use crate::state::Shared;
+use crate::streams::{request_stream, splice};
+
+/// The largest request head the HTTP edge reads before routing.
+const MAX_HEAD: usize = 64 * 1024;
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves the HTTP edge until `cancel`.
+pub(crate) async fn serve_http(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    cancel: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = cancel.cancelled() => return,
+        };
+        let Ok((tcp, _)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = http_conn(shared, tcp) => {}
+                _ = cancel.cancelled() => {}
+            }
+        });
+    }
+}
+
+async fn respond(mut tcp: TcpStream, status: &str, body: &str) {
+    let text = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tcp.write_all(text.as_bytes()).await;
+    let _ = tcp.shutdown().await;
+}
+
+/// The `Host` of a request head, lowercase and without port.
+pub(crate) fn host_of(head: &[u8]) -> Option<String> {
+    let text = std::str::from_utf8(head).ok()?;
+    let value = text.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.trim()
+            .eq_ignore_ascii_case("host")
+            .then(|| value.trim())
+    })?;
+    let host = match value.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => value,
+    };
+    Some(host.trim_end_matches('.').to_ascii_lowercase())
+}
+
+async fn http_conn(shared: Arc<Shared>, mut tcp: TcpStream) {
+    let peer = match tcp.peer_addr() {
+        Ok(a) => a.ip(),
+        Err(_) => return,
+    };
+    let mut head = BytesMut::with_capacity(4096);
+    let complete = tokio::time::timeout(HEAD_TIMEOUT, async {
+        loop {
+            if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                return true;
+            }
+            if head.len() >= MAX_HEAD {
+                return false;
+            }
+            match tcp.read_buf(&mut head).await {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    if complete != Ok(true) {
+        if !head.is_empty() {
+            respond(tcp, "400 Bad Request", "Bad request.\n").await;
+        }
+        return;
+    }
+    let Some(host) = host_of(&head) else {
+        respond(tcp, "400 Bad Request", "No Host header.\n").await;
+        return;
+    };
+    let tunnel_id = shared
+        .lock()
+        .tunnels
+        .iter()
+        .find(|(_, t)| {
+            t.props.publish == Some(true)
+                && t.props.protocol.as_deref() == Some("http")
+                && t.props.hostname.as_deref() == Some(host.as_str())
+        })
+        .map(|(id, _)| id.clone());
+    let Some(tunnel_id) = tunnel_id else {
+        respond(
+            tcp,
+            "404 Not Found",
+            &format!("No tunnel is published at {host}.\n"),
+        )
+        .await;
+        return;
+    };
+    match request_stream(&shared, &tunnel_id, peer).await {
+        Ok(up) => splice(shared, up, tcp, head).await,
+        Err(e) => {
+            respond(
+                tcp,
+                "502 Bad Gateway",
+                &format!("The tunnel did not take the request: {e}\n"),
+            )
+            .await
+        }
+    }
+}
+
+/// Serves the TCP edge of one tcp tunnel until `cancel`.
+pub(crate) async fn serve_tcp(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tunnel_id: String,
+    cancel: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = cancel.cancelled() => return,
+        };
+        let Ok((tcp, peer)) = accepted else {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        };
+        let _ = tcp.set_nodelay(true);
+        let shared = shared.clone();
+        // Established streams outlive the tunnel's listener: only a restart
+        // or shutdown ends them.
+        let run = shared.run_token();
+        let tunnel_id = tunnel_id.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = async {
+                    // A refused stream closes the client's connection.
+                    if let Ok(up) = request_stream(&shared, &tunnel_id, peer.ip()).await {
+                        splice(shared.clone(), up, tcp, BytesMut::new()).await;
+                    }
+                } => {}
+                _ = run.cancelled() => {}
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn hosts() {
+        let head = b"GET / HTTP/1.1\r\nHOST: Web.LOCALHOST:8080\r\n\r\n";
+        assert_eq!(host_of(head).as_deref(), Some("web.localhost"));
+        assert_eq!(host_of(b"GET / HTTP/1.1\r\n\r\n"), None);
+    }
+}
