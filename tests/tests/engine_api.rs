@@ -14,7 +14,9 @@ use rstream_core::{Error, TunnelOptions};
 use support::*;
 
 fn api(engine: &rstream_testkit::LocalEngine) -> EngineApi {
-    client(engine).engine_api().expect("engine API client builds")
+    client(engine)
+        .engine_api()
+        .expect("engine API client builds")
 }
 
 /// The next event of `events`, within the hang guard.
@@ -46,36 +48,64 @@ where
 async fn lists_tunnels_with_filters_and_labels() {
     let engine = engine().await;
     let control = guard(client(&engine).connect()).await.unwrap();
-    let web = guard(control.create_tunnel(
-        TunnelOptions::http()
-            .name("web")
-            .label("team", "payments")
-            .label("tier", "front"),
-    ))
+    let web = guard(
+        control.create_tunnel(
+            TunnelOptions::http()
+                .name("web")
+                .label("team", "payments")
+                .label("tier", "front"),
+        ),
+    )
     .await
     .unwrap();
-    let db = guard(control.create_tunnel(
-        TunnelOptions::new()
-            .name("db")
-            .label("team", "storage"),
-    ))
-    .await
-    .unwrap();
+    let db = guard(control.create_tunnel(TunnelOptions::new().name("db").label("team", "storage")))
+        .await
+        .unwrap();
     let bare = guard(control.create_tunnel(TunnelOptions::new().name("bare")))
         .await
         .unwrap();
     let api = api(&engine);
 
-    let all = guard(api.list_tunnels(&TunnelFilters::new(), None)).await.unwrap();
+    let all = guard(api.list_tunnels(&TunnelFilters::new(), None))
+        .await
+        .unwrap();
     let mut names: Vec<_> = all.iter().filter_map(|t| t.name.clone()).collect();
     names.sort();
     assert_eq!(names, ["bare", "db", "web"]);
-    let listed_web = all.iter().find(|t| t.name.as_deref() == Some("web")).unwrap();
+    let listed_web = all
+        .iter()
+        .find(|t| t.name.as_deref() == Some("web"))
+        .unwrap();
     assert_eq!(listed_web.id.as_deref(), Some(web.id()));
     assert_eq!(listed_web.client_id.as_deref(), Some(control.client_id()));
     assert_eq!(listed_web.status.as_deref(), Some("online"));
-    assert_eq!(listed_web.labels.get("team").map(String::as_str), Some("payments"));
+    assert_eq!(
+        listed_web.labels.get("team").map(String::as_str),
+        Some("payments")
+    );
     assert!(listed_web.raw.contains_key("id"));
+    assert_eq!(
+        listed_web.protocol.as_deref(),
+        Some("http"),
+        "{:?}",
+        listed_web.raw
+    );
+    assert_eq!(
+        listed_web.tunnel_type.as_deref(),
+        Some("bytestream"),
+        "{:?}",
+        listed_web.raw
+    );
+    assert!(listed_web.workspace_id.is_some() && listed_web.project_id.is_some());
+
+    let by_protocol = TunnelFilters::new().protocol("http");
+    assert_eq!(
+        guard(api.list_tunnels(&by_protocol, None))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     let by_name = guard(api.list_tunnels(&TunnelFilters::new().name("db"), None))
         .await
@@ -104,15 +134,30 @@ async fn lists_tunnels_with_filters_and_labels() {
         .any_label_value("tier");
     assert_eq!(guard(api.list_tunnels(&both, None)).await.unwrap().len(), 1);
     let nobody = TunnelFilters::new().label("team", "nobody");
-    assert!(guard(api.list_tunnels(&nobody, None)).await.unwrap().is_empty());
+    assert!(
+        guard(api.list_tunnels(&nobody, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     let by_client = TunnelFilters::new().client_id(control.client_id());
-    assert_eq!(guard(api.list_tunnels(&by_client, None)).await.unwrap().len(), 3);
-    let limited = guard(api.list_tunnels(&TunnelFilters::new(), Some(2))).await.unwrap();
+    assert_eq!(
+        guard(api.list_tunnels(&by_client, None))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let limited = guard(api.list_tunnels(&TunnelFilters::new(), Some(2)))
+        .await
+        .unwrap();
     assert_eq!(limited.len(), 2);
 
     guard(bare.close()).await.unwrap();
-    let after = guard(api.list_tunnels(&TunnelFilters::new(), None)).await.unwrap();
+    let after = guard(api.list_tunnels(&TunnelFilters::new(), None))
+        .await
+        .unwrap();
     assert_eq!(after.len(), 2);
     guard(control.close()).await.unwrap();
 }
@@ -141,7 +186,10 @@ async fn gets_one_tunnel_and_probes_health() {
 
     // The API URL the engine advertises is the one the client derives.
     let via_url = api.with_base_url(&engine.api_url()).unwrap();
-    assert_eq!(via_url.base_url().trim_end_matches('/'), engine.api_url().trim_end_matches('/'));
+    assert_eq!(
+        via_url.base_url().trim_end_matches('/'),
+        engine.api_url().trim_end_matches('/')
+    );
     assert_eq!(guard(via_url.health()).await.unwrap().status, 200);
     guard(control.close()).await.unwrap();
 }
@@ -151,7 +199,9 @@ async fn lists_clients_with_filters() {
     let engine = engine().await;
     let control = guard(client(&engine).connect()).await.unwrap();
     let api = api(&engine);
-    let clients = guard(api.list_clients(&ClientFilters::new(), None)).await.unwrap();
+    let clients = guard(api.list_clients(&ClientFilters::new(), None))
+        .await
+        .unwrap();
     let ours = clients
         .iter()
         .find(|c| c.id.as_deref() == Some(control.client_id()))
@@ -160,11 +210,28 @@ async fn lists_clients_with_filters() {
     assert_eq!(ours.protocol_version.as_deref(), Some("1.4.5"));
 
     let by_agent = ClientFilters::new().agent("rstream-rust-runtime");
-    assert_eq!(guard(api.list_clients(&by_agent, None)).await.unwrap().len(), 1);
+    assert_eq!(
+        guard(api.list_clients(&by_agent, None))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let other = ClientFilters::new().agent("someone-else");
-    assert!(guard(api.list_clients(&other, None)).await.unwrap().is_empty());
+    assert!(
+        guard(api.list_clients(&other, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let by_id = ClientFilters::new().id(control.client_id());
-    assert_eq!(guard(api.list_clients(&by_id, Some(1))).await.unwrap().len(), 1);
+    assert_eq!(
+        guard(api.list_clients(&by_id, Some(1)))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     guard(control.close()).await.unwrap();
 }
 
@@ -177,7 +244,9 @@ async fn wrong_token_is_a_typed_authentication_error() {
         .unwrap()
         .engine_api()
         .unwrap();
-    let err = guard(api.list_tunnels(&TunnelFilters::new(), None)).await.unwrap_err();
+    let err = guard(api.list_tunnels(&TunnelFilters::new(), None))
+        .await
+        .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
     assert_eq!(err.http_status(), Some(401));
     assert!(!err.is_retryable());
@@ -212,30 +281,39 @@ async fn watch_receives_events_in_order() {
     let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("evented")))
         .await
         .unwrap();
-    let created = next_of(&mut events, &[EventKind::TunnelCreated, EventKind::TunnelDeleted]).await;
+    let created = next_of(
+        &mut events,
+        &[EventKind::TunnelCreated, EventKind::TunnelDeleted],
+    )
+    .await;
     assert_eq!(created.kind, EventKind::TunnelCreated);
     assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
     assert_eq!(created.tunnel().unwrap().name.as_deref(), Some("evented"));
     assert!(created.id.is_some());
 
     guard(tunnel.close()).await.unwrap();
-    let deleted = next_of(&mut events, &[EventKind::TunnelCreated, EventKind::TunnelDeleted]).await;
+    let deleted = next_of(
+        &mut events,
+        &[EventKind::TunnelCreated, EventKind::TunnelDeleted],
+    )
+    .await;
     assert_eq!(deleted.kind, EventKind::TunnelDeleted);
     assert_eq!(deleted.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
 
     let client_id = control.client_id().to_owned();
     guard(control.close()).await.unwrap();
     let gone = next_of(&mut events, &[EventKind::ClientDeleted]).await;
-    assert_eq!(gone.client().unwrap().id.as_deref(), Some(client_id.as_str()));
+    assert_eq!(
+        gone.client().unwrap().id.as_deref(),
+        Some(client_id.as_str())
+    );
 }
 
 #[tokio::test]
 async fn watch_filters_events() {
     let engine = engine().await;
     let api = api(&engine);
-    let events = api.watch(
-        WatchOptions::new().tunnels(TunnelFilters::new().label("watch", "me")),
-    );
+    let events = api.watch(WatchOptions::new().tunnels(TunnelFilters::new().label("watch", "me")));
     futures_util::pin_mut!(events);
     assert_eq!(next(&mut events).await.kind, EventKind::StateInitial);
 
@@ -243,11 +321,10 @@ async fn watch_filters_events() {
     let ignored = guard(control.create_tunnel(TunnelOptions::new().name("ignored")))
         .await
         .unwrap();
-    let wanted = guard(control.create_tunnel(
-        TunnelOptions::new().name("wanted").label("watch", "me"),
-    ))
-    .await
-    .unwrap();
+    let wanted =
+        guard(control.create_tunnel(TunnelOptions::new().name("wanted").label("watch", "me")))
+            .await
+            .unwrap();
     // Only tunnel events pass the filter, and only the labelled tunnel's.
     let event = next(&mut events).await;
     assert_eq!(event.kind, EventKind::TunnelCreated, "{event:?}");

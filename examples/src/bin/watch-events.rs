@@ -75,7 +75,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if event.kind == EventKind::StateInitial {
             println!("(re)connected: the state above replaces what was known");
         }
-        if matches!(event.kind, EventKind::TunnelCreated | EventKind::TunnelDeleted) {
+        if matches!(
+            event.kind,
+            EventKind::TunnelCreated | EventKind::TunnelDeleted
+        ) {
             seen += 1;
         }
         if local.is_some() && seen == 2 * DEMO_TUNNELS {
