@@ -215,7 +215,7 @@ impl EventKind {
 
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.pad(self.as_str())
     }
 }
 
@@ -400,6 +400,10 @@ mod tests {
         let e = WatchEvent::from_json(json!({"type": "stream.summary"})).unwrap();
         assert_eq!(e.kind, EventKind::Other("stream.summary".into()));
         assert_eq!(e.kind.to_string(), "stream.summary");
+        assert_eq!(
+            format!("{:<16}|", EventKind::TunnelCreated),
+            "tunnel.created  |"
+        );
         assert!(WatchEvent::from_json(json!({"id": "x"})).is_none());
         assert!(WatchEvent::from_json(json!("text")).is_none());
         for name in [

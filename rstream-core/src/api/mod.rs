@@ -35,13 +35,14 @@ use reqwest::Url;
 use tokio::sync::OnceCell;
 
 use crate::http::{self, HttpSettings};
-use crate::transport::{ProxySettings, TlsSettings};
+use crate::transport::{Connector, ProxySettings, TlsSettings};
 use crate::{Client, Error, Secret};
 
 mod filters;
 mod items;
 mod sse;
 mod watch;
+mod websocket;
 
 pub use filters::{ClientFilters, TunnelFilters};
 pub use items::{ClientItem, EventKind, Health, InitialState, TunnelItem, WatchEvent};
@@ -66,6 +67,8 @@ struct Inner {
     connect_timeout: Duration,
     request_timeout: Duration,
     http: OnceCell<reqwest::Client>,
+    /// Opens the TLS connections of WebSocket watches; built on first use.
+    ws_connector: OnceCell<Connector>,
 }
 
 /// Where requests for the base URL's host really go.
@@ -136,6 +139,7 @@ impl EngineApi {
             connect_timeout: crate::DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             http: OnceCell::new(),
+            ws_connector: OnceCell::new(),
         })
     }
 
@@ -164,6 +168,7 @@ impl EngineApi {
             connect_timeout: inner.connect_timeout,
             request_timeout: inner.request_timeout,
             http: OnceCell::new(),
+            ws_connector: OnceCell::new(),
         })
     }
 
@@ -180,6 +185,7 @@ impl EngineApi {
             connect_timeout: inner.connect_timeout,
             request_timeout: timeout,
             http: OnceCell::new(),
+            ws_connector: OnceCell::new(),
         })
     }
 

@@ -8,6 +8,7 @@ use futures_util::Stream;
 
 use super::filters::watch_params;
 use super::sse::SseParser;
+use super::websocket::{self, WatchSocket};
 use super::{ClientFilters, EngineApi, TunnelFilters, WatchEvent};
 use crate::{Backoff, Error, http};
 
@@ -18,6 +19,8 @@ pub enum WatchTransport {
     /// Server-sent events on `GET /api/sse` (the default).
     #[default]
     Sse,
+    /// A WebSocket on `/api/websocket`, one JSON event per message.
+    WebSocket,
 }
 
 /// What to watch and how.
@@ -87,6 +90,7 @@ impl EngineApi {
         let state = WatchState {
             api: self.clone(),
             params: watch_params(options.tunnels.as_ref(), options.clients.as_ref()),
+            transport: options.transport,
             idle_timeout: options.idle_timeout,
             backoff: Backoff::default(),
             connection: None,
@@ -104,6 +108,7 @@ impl EngineApi {
 struct WatchState {
     api: EngineApi,
     params: Option<String>,
+    transport: WatchTransport,
     idle_timeout: Option<Duration>,
     backoff: Backoff,
     connection: Option<Connection>,
@@ -113,9 +118,41 @@ struct WatchState {
     failed_before: bool,
 }
 
-struct Connection {
-    response: reqwest::Response,
-    parser: SseParser,
+enum Connection {
+    Sse {
+        response: reqwest::Response,
+        parser: SseParser,
+    },
+    WebSocket(WatchSocket),
+}
+
+impl Connection {
+    /// The JSON payloads of the next events, waiting for at least one
+    /// chunk or message; `Err` when the connection is over.
+    async fn next_payloads(&mut self) -> Result<Vec<String>, Error> {
+        match self {
+            Connection::Sse { response, parser } => {
+                match response
+                    .chunk()
+                    .await
+                    .map_err(|e| http::transport_error("GET /api/sse", e))?
+                {
+                    Some(bytes) => Ok(parser
+                        .feed(&bytes)?
+                        .into_iter()
+                        .map(|message| message.data)
+                        .collect()),
+                    None => Err(Error::Closed("the engine ended the event stream".into())),
+                }
+            }
+            Connection::WebSocket(socket) => match websocket::next_text(socket).await? {
+                Some(text) => Ok(vec![text]),
+                None => Err(Error::Closed(
+                    "the engine closed the event WebSocket".into(),
+                )),
+            },
+        }
+    }
 }
 
 impl WatchState {
@@ -147,27 +184,16 @@ impl WatchState {
                 }
                 continue;
             };
-            let chunk = match self.idle_timeout {
-                Some(limit) => match tokio::time::timeout(limit, connection.response.chunk()).await
-                {
-                    Ok(chunk) => chunk.map_err(|e| http::transport_error("GET /api/sse", e)),
-                    Err(_) => Err(Error::timeout("waiting for engine events", limit)),
-                },
-                None => connection
-                    .response
-                    .chunk()
+            let outcome = match self.idle_timeout {
+                Some(limit) => tokio::time::timeout(limit, connection.next_payloads())
                     .await
-                    .map_err(|e| http::transport_error("GET /api/sse", e)),
-            };
-            let outcome = match chunk {
-                Ok(Some(bytes)) => connection.parser.feed(&bytes),
-                Ok(None) => Err(Error::Closed("the engine ended the event stream".into())),
-                Err(error) => Err(error),
+                    .unwrap_or_else(|_| Err(Error::timeout("waiting for engine events", limit))),
+                None => connection.next_payloads().await,
             };
             match outcome {
-                Ok(messages) => {
-                    for message in messages {
-                        match serde_json::from_str(message.data.trim()) {
+                Ok(payloads) => {
+                    for payload in payloads {
+                        match serde_json::from_str(payload.trim()) {
                             Ok(value) => match WatchEvent::from_json(value) {
                                 Some(event) => self.pending.push_back(event),
                                 None => tracing::debug!("engine event without a type, skipped"),
@@ -193,6 +219,10 @@ impl WatchState {
     }
 
     async fn connect(&self) -> Result<Connection, Error> {
+        if self.transport == WatchTransport::WebSocket {
+            let socket = self.api.open_websocket(self.params.clone()).await?;
+            return Ok(Connection::WebSocket(socket));
+        }
         let (label, request) = self.api.request(&["sse"], self.params.clone()).await?;
         let response = request
             .header(reqwest::header::ACCEPT, "text/event-stream")
@@ -201,7 +231,7 @@ impl WatchState {
             .await
             .map_err(|e| http::transport_error(&label, e))?;
         let response = http::check_status(&label, response).await?;
-        Ok(Connection {
+        Ok(Connection::Sse {
             response,
             parser: SseParser::default(),
         })
