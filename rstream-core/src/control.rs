@@ -171,21 +171,13 @@ impl ControlChannel {
             _ => None,
         };
         let (out, out_rx) = mpsc::unbounded_channel();
-        let (ended, _) = watch::channel(None);
-        let core = Arc::new(Core {
-            client: client.clone(),
-            client_id: ok.client_id,
-            server_details: ok.server_details,
+        let core = Arc::new(Core::new(
+            client.clone(),
+            ok.client_id,
+            ok.server_details,
             liveness,
             out,
-            state: Mutex::new(State::default()),
-            ended,
-            closing: AtomicBool::new(false),
-            heartbeat_sent: AtomicU64::new(0),
-            heartbeat_acked: AtomicU64::new(0),
-            dial_slots: Arc::new(Semaphore::new(MAX_DIALS_IN_FLIGHT)),
-            dials_queued: AtomicUsize::new(0),
-        });
+        ));
         let span = tracing::info_span!("control_channel", client_id = %core.client_id);
         tracing::debug!(parent: &span, liveness = ?core.liveness, "control channel open");
         let (rd, wr) = tokio::io::split(io);
@@ -296,6 +288,29 @@ impl ControlChannel {
 }
 
 impl Core {
+    fn new(
+        client: Client,
+        client_id: String,
+        server_details: Option<ServerDetails>,
+        liveness: Option<ControlChannelLiveness>,
+        out: mpsc::UnboundedSender<Message>,
+    ) -> Core {
+        Core {
+            client,
+            client_id,
+            server_details,
+            liveness,
+            out,
+            state: Mutex::new(State::default()),
+            ended: watch::channel(None).0,
+            closing: AtomicBool::new(false),
+            heartbeat_sent: AtomicU64::new(0),
+            heartbeat_acked: AtomicU64::new(0),
+            dial_slots: Arc::new(Semaphore::new(MAX_DIALS_IN_FLIGHT)),
+            dials_queued: AtomicUsize::new(0),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -692,4 +707,41 @@ async fn reader(core: Arc<Core>, mut rd: ReadHalf<TlsConnection>, mut buf: Bytes
             return;
         }
     }
+}
+
+/// Feeds `data`, read as frames from the engine, to the control channel's
+/// message handler, the way the reader task does, until a frame is
+/// incomplete or the handler fails the channel. For the fuzz targets only:
+/// nothing is sent anywhere and no stream is opened.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_handle_frames(data: &[u8]) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+        return;
+    };
+    runtime.block_on(async {
+        let Ok(client) = Client::builder()
+            .engine("127.0.0.1:9")
+            .token("tok_fuzz")
+            .build()
+        else {
+            return;
+        };
+        let (out, _sent) = mpsc::unbounded_channel();
+        let liveness = ControlChannelLiveness {
+            heartbeat_interval_ms: 1000,
+            heartbeat_timeout_ms: 3000,
+        };
+        let core = Arc::new(Core::new(client, "c1".into(), None, Some(liveness), out));
+        // A tunnel being opened, so open_tunnel_rsp frames have somewhere to go.
+        let (pending, _answer) = oneshot::channel();
+        core.lock().pending_opens.insert("r1".into(), pending);
+        let mut buf = BytesMut::from(data);
+        while let Ok(Some(message)) = proto::decode_frame(&mut buf) {
+            if let Err(e) = core.handle(message) {
+                core.fail(e);
+                break;
+            }
+        }
+    });
 }

@@ -53,6 +53,9 @@ pub use client::{
     DEFAULT_OPERATION_TIMEOUT,
 };
 pub use control::ControlChannel;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub use control::fuzz_handle_frames;
 pub use error::{Error, Result};
 pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions, forwarding_address};
 pub use proto::ErrorCode;

@@ -2,6 +2,7 @@
 //! channel fails, like the rstream CLI's `run`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
@@ -123,6 +124,8 @@ struct SupervisedInner {
     streams: tokio::sync::Mutex<mpsc::Receiver<TunnelStream>>,
     state: watch::Receiver<TunnelState>,
     stop: watch::Sender<bool>,
+    /// Set once `accept` has returned the final failure.
+    failure_reported: AtomicBool,
 }
 
 impl Drop for SupervisedInner {
@@ -170,6 +173,7 @@ impl Client {
                 streams: tokio::sync::Mutex::new(streams),
                 state,
                 stop,
+                failure_reported: AtomicBool::new(false),
             }),
         })
     }
@@ -196,14 +200,20 @@ impl SupervisedTunnel {
         }
     }
 
-    /// Waits for the next stream, across reconnects. `Ok(None)` once closed;
-    /// the final error if the supervisor gave up.
+    /// Waits for the next stream, across reconnects: a dropped engine
+    /// connection does not end it. `Ok(None)` once closed; the error that
+    /// made the supervisor give up (an authentication or request error) is
+    /// returned once, then `Ok(None)`.
     pub async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
         let mut streams = self.inner.streams.lock().await;
         match streams.recv().await {
             Some(stream) => Ok(Some(stream)),
             None => match &*self.inner.state.borrow() {
-                TunnelState::Failed(e) => Err(e.duplicate()),
+                TunnelState::Failed(e)
+                    if !self.inner.failure_reported.swap(true, Ordering::SeqCst) =>
+                {
+                    Err(e.duplicate())
+                }
                 _ => Ok(None),
             },
         }

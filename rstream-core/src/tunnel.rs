@@ -66,6 +66,8 @@ struct TunnelInner {
     properties: TunnelProperties,
     streams: tokio::sync::Mutex<mpsc::Receiver<TunnelStream>>,
     status: Arc<TunnelStatus>,
+    /// Set once `accept` has returned the channel's failure.
+    failure_reported: AtomicBool,
 }
 
 impl Drop for TunnelInner {
@@ -84,6 +86,7 @@ impl Tunnel {
                 properties: parts.properties,
                 streams: tokio::sync::Mutex::new(parts.streams),
                 status: parts.status,
+                failure_reported: AtomicBool::new(false),
             }),
         }
     }
@@ -116,16 +119,22 @@ impl Tunnel {
 
     /// Waits for the next stream.
     ///
-    /// Returns `Ok(None)` once the tunnel is closed and every stream it had
-    /// accepted has been taken, and the control channel's failure if the
-    /// channel failed (then again `Ok(None)` on later calls is not promised:
-    /// the same error is returned).
+    /// Streams already queued are handed out first. Then, if the control
+    /// channel failed, its failure is returned once; after that (and after a
+    /// normal close) every call returns `Ok(None)`. An error here is final:
+    /// the tunnel yields no more streams, even when the error says a retry
+    /// could succeed (a retry means a new tunnel, which
+    /// [`Client::supervise`](crate::Client::supervise) does for you).
     pub async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
         let mut streams = self.inner.streams.lock().await;
         match streams.recv().await {
             Some(stream) => Ok(Some(stream)),
             None => match self.inner.status.end.borrow().as_ref() {
-                Some(End::Failed(e)) => Err(e.duplicate()),
+                Some(End::Failed(e))
+                    if !self.inner.failure_reported.swap(true, Ordering::SeqCst) =>
+                {
+                    Err(e.duplicate())
+                }
                 _ => Ok(None),
             },
         }
@@ -233,8 +242,15 @@ async fn relay(mut stream: TunnelStream, target: ForwardTarget) {
 /// A source of accepted streams: a [`Tunnel`], or a tunnel that reconnects
 /// by itself. The framework crates (tower, axum, actix) serve anything that
 /// implements it.
+///
+/// The contract: `Ok(Some(stream))` for each stream; `Ok(None)` when no more
+/// will come; an `Err` is final as well (the source has ended because of
+/// that error, and later calls return `Ok(None)`). A server loop therefore
+/// stops on the first `Ok(None)` or `Err`, whatever
+/// [`Error::is_retryable`] says: reconnecting is the source's job.
 pub trait Accept: Send + Sync + 'static {
-    /// Waits for the next stream; `Ok(None)` when no more will come.
+    /// Waits for the next stream; `Ok(None)` when no more will come, `Err`
+    /// when the source ended with that error.
     fn accept(&self) -> impl Future<Output = Result<Option<TunnelStream>, Error>> + Send;
 }
 

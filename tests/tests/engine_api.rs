@@ -1,362 +1,386 @@
-//! The engine HTTP API against the local engine: inventory with filters and
-//! labels, single tunnels, health, authentication errors, and the event
-//! watch (order of events, surviving an engine restart).
+//! The local engine's HTTP API subset over TLS: bearer auth, inventory with
+//! `params` (limit, filters, labels with null = any), health, and server-sent
+//! events.
 
-mod support;
+mod engine_support;
 
-use std::time::Duration;
+use engine_support::*;
+use rstream_core::TunnelOptions;
+use rstream_testkit::LocalEngine;
+use rstream_testkit::raw::RawConnection;
+use serde_json::{Value, json};
 
-use futures_util::{Stream, StreamExt};
-use rstream_core::api::{
-    ClientFilters, EngineApi, EventKind, TunnelFilters, WatchEvent, WatchOptions,
-};
-use rstream_core::{Error, TunnelOptions};
-use support::*;
-
-fn api(engine: &rstream_testkit::LocalEngine) -> EngineApi {
-    client(engine)
-        .engine_api()
-        .expect("engine API client builds")
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
-/// The next event of `events`, within the hang guard.
-async fn next<S>(events: &mut S) -> WatchEvent
-where
-    S: Stream<Item = Result<WatchEvent, Error>> + Unpin,
-{
-    guard(events.next())
-        .await
-        .expect("the watch goes on")
-        .expect("an event, not an error")
+async fn connect_http(engine: &LocalEngine) -> RawConnection {
+    let conn = guard(RawConnection::connect_to(
+        engine,
+        engine.engine_addr(),
+        &[b"h2", b"http/1.1"],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(conn.alpn().as_deref(), Some(&b"http/1.1"[..]));
+    conn
 }
 
-/// The next event about a tunnel or client, skipping keep-alive-like noise
-/// (events of kinds this test does not look at).
-async fn next_of<S>(events: &mut S, kinds: &[EventKind]) -> WatchEvent
-where
-    S: Stream<Item = Result<WatchEvent, Error>> + Unpin,
-{
-    loop {
-        let event = next(events).await;
-        if kinds.contains(&event.kind) {
-            return event;
+/// One GET; returns the status code and the JSON body.
+async fn get(
+    engine: &LocalEngine,
+    path: &str,
+    params: Option<Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut conn = connect_http(engine).await;
+    let query = params.map_or(String::new(), |p| {
+        format!("?params={}", encode(&p.to_string()))
+    });
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "GET /api{path}{query} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    );
+    conn.send_raw(request.as_bytes()).await.unwrap();
+    let raw = guard(conn.read_to_end()).await.unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap())
+}
+
+#[tokio::test]
+async fn bearer_auth_and_health() {
+    let engine = engine().await;
+    assert_eq!(get(&engine, "/health/live", None, None).await.0, 401);
+    assert_eq!(
+        get(&engine, "/health/live", None, Some("tok_wrong"))
+            .await
+            .0,
+        401
+    );
+    let (status, body) = get(&engine, "/health/live", None, Some(TOKEN)).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    assert_eq!(get(&engine, "/nothing", None, Some(TOKEN)).await.0, 404);
+}
+
+#[tokio::test]
+async fn keep_alive_serves_several_requests() {
+    let engine = engine().await;
+    let mut conn = connect_http(&engine).await;
+    for _ in 0..2 {
+        let request = format!(
+            "GET /api/health/ready HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        );
+        conn.send_raw(request.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&got).ends_with("{\"status\":\"ok\"}") {
+            got.extend(guard(conn.read_some()).await.unwrap());
         }
+        assert!(got.starts_with(b"HTTP/1.1 200"));
     }
 }
 
 #[tokio::test]
-async fn lists_tunnels_with_filters_and_labels() {
+async fn inventory_with_params() {
     let engine = engine().await;
-    let control = guard(client(&engine).connect()).await.unwrap();
-    let web = guard(
+    let control = guard(engine.client_builder().build().unwrap().connect())
+        .await
+        .unwrap();
+    let prod = guard(
         control.create_tunnel(
             TunnelOptions::http()
-                .name("web")
-                .label("team", "payments")
-                .label("tier", "front"),
+                .publish(true)
+                .name("prod")
+                .label("env", "prod"),
         ),
     )
     .await
     .unwrap();
-    let db = guard(control.create_tunnel(TunnelOptions::new().name("db").label("team", "storage")))
+    let _dev = guard(control.create_tunnel(TunnelOptions::new().name("dev").label("env", "dev")))
         .await
         .unwrap();
-    let bare = guard(control.create_tunnel(TunnelOptions::new().name("bare")))
+    let _plain = guard(control.create_tunnel(TunnelOptions::new().name("plain")))
         .await
         .unwrap();
-    let api = api(&engine);
 
-    let all = guard(api.list_tunnels(&TunnelFilters::new(), None))
-        .await
-        .unwrap();
-    let mut names: Vec<_> = all.iter().filter_map(|t| t.name.clone()).collect();
-    names.sort();
-    assert_eq!(names, ["bare", "db", "web"]);
-    let listed_web = all
-        .iter()
-        .find(|t| t.name.as_deref() == Some("web"))
-        .unwrap();
-    assert_eq!(listed_web.id.as_deref(), Some(web.id()));
-    assert_eq!(listed_web.client_id.as_deref(), Some(control.client_id()));
-    assert_eq!(listed_web.status.as_deref(), Some("online"));
-    assert_eq!(
-        listed_web.labels.get("team").map(String::as_str),
-        Some("payments")
-    );
-    assert!(listed_web.raw.contains_key("id"));
-    assert_eq!(
-        listed_web.protocol.as_deref(),
-        Some("http"),
-        "{:?}",
-        listed_web.raw
-    );
-    assert_eq!(
-        listed_web.tunnel_type.as_deref(),
-        Some("bytestream"),
-        "{:?}",
-        listed_web.raw
-    );
-    assert!(listed_web.workspace_id.is_some() && listed_web.project_id.is_some());
-
-    let by_protocol = TunnelFilters::new().protocol("http");
-    assert_eq!(
-        guard(api.list_tunnels(&by_protocol, None))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-
-    let by_name = guard(api.list_tunnels(&TunnelFilters::new().name("db"), None))
-        .await
-        .unwrap();
-    assert_eq!(by_name.len(), 1);
-    assert_eq!(by_name[0].id.as_deref(), Some(db.id()));
-
-    // A label whose value is None matches any value of that label.
-    let any_team = guard(api.list_tunnels(&TunnelFilters::new().any_label_value("team"), None))
-        .await
-        .unwrap();
-    let mut ids: Vec<_> = any_team.iter().filter_map(|t| t.id.clone()).collect();
-    ids.sort();
-    let mut expected = vec![web.id().to_owned(), db.id().to_owned()];
-    expected.sort();
-    assert_eq!(ids, expected);
-
-    let payments = guard(api.list_tunnels(&TunnelFilters::new().label("team", "payments"), None))
-        .await
-        .unwrap();
-    assert_eq!(payments.len(), 1);
-    assert_eq!(payments[0].id.as_deref(), Some(web.id()));
-
-    let both = TunnelFilters::new()
-        .label("team", "payments")
-        .any_label_value("tier");
-    assert_eq!(guard(api.list_tunnels(&both, None)).await.unwrap().len(), 1);
-    let nobody = TunnelFilters::new().label("team", "nobody");
-    assert!(
-        guard(api.list_tunnels(&nobody, None))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-
-    let by_client = TunnelFilters::new().client_id(control.client_id());
-    assert_eq!(
-        guard(api.list_tunnels(&by_client, None))
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
-    let limited = guard(api.list_tunnels(&TunnelFilters::new(), Some(2)))
-        .await
-        .unwrap();
-    assert_eq!(limited.len(), 2);
-
-    guard(bare.close()).await.unwrap();
-    let after = guard(api.list_tunnels(&TunnelFilters::new(), None))
-        .await
-        .unwrap();
-    assert_eq!(after.len(), 2);
-    guard(control.close()).await.unwrap();
-}
-
-#[tokio::test]
-async fn gets_one_tunnel_and_probes_health() {
-    let engine = engine().await;
-    let control = guard(client(&engine).connect()).await.unwrap();
-    let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("single")))
-        .await
-        .unwrap();
-    let api = api(&engine);
-
-    let got = guard(api.get_tunnel(tunnel.id())).await.unwrap();
-    assert_eq!(got.id.as_deref(), Some(tunnel.id()));
-    assert_eq!(got.name.as_deref(), Some("single"));
-
-    let missing = guard(api.get_tunnel("no-such-tunnel")).await.unwrap_err();
-    assert_eq!(missing.http_status(), Some(404), "{missing}");
-    assert!(!missing.is_unauthorized());
-
-    let health = guard(api.health()).await.unwrap();
-    assert_eq!(health.status, 200);
-    let ready = guard(api.ready()).await.unwrap();
-    assert_eq!(ready.status, 200);
-
-    // The API URL the engine advertises is the one the client derives.
-    let via_url = api.with_base_url(&engine.api_url()).unwrap();
-    assert_eq!(
-        via_url.base_url().trim_end_matches('/'),
-        engine.api_url().trim_end_matches('/')
-    );
-    assert_eq!(guard(via_url.health()).await.unwrap().status, 200);
-    guard(control.close()).await.unwrap();
-}
-
-#[tokio::test]
-async fn lists_clients_with_filters() {
-    let engine = engine().await;
-    let control = guard(client(&engine).connect()).await.unwrap();
-    let api = api(&engine);
-    let clients = guard(api.list_clients(&ClientFilters::new(), None))
-        .await
-        .unwrap();
-    let ours = clients
-        .iter()
-        .find(|c| c.id.as_deref() == Some(control.client_id()))
-        .expect("our runtime is listed");
-    assert_eq!(ours.agent.as_deref(), Some("rstream-rust-runtime"));
-    assert_eq!(ours.protocol_version.as_deref(), Some("1.4.5"));
-
-    let by_agent = ClientFilters::new().agent("rstream-rust-runtime");
-    assert_eq!(
-        guard(api.list_clients(&by_agent, None))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    let other = ClientFilters::new().agent("someone-else");
-    assert!(
-        guard(api.list_clients(&other, None))
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let by_id = ClientFilters::new().id(control.client_id());
-    assert_eq!(
-        guard(api.list_clients(&by_id, Some(1)))
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-    guard(control.close()).await.unwrap();
-}
-
-#[tokio::test]
-async fn wrong_token_is_a_typed_authentication_error() {
-    let engine = engine().await;
-    let api = builder(&engine)
-        .token("tok_wrong")
-        .build()
+    let (status, all) = get(&engine, "/tunnels", None, Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    let names: Vec<&str> = all
+        .as_array()
         .unwrap()
-        .engine_api()
-        .unwrap();
-    let err = guard(api.list_tunnels(&TunnelFilters::new(), None))
-        .await
-        .unwrap_err();
-    assert!(err.is_unauthorized(), "{err}");
-    assert_eq!(err.http_status(), Some(401));
-    assert!(!err.is_retryable());
-    assert!(!err.to_string().contains("tok_wrong"), "{err}");
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["prod", "dev", "plain"]);
+    let first = &all[0];
+    assert_eq!(first["id"], json!(prod.id()));
+    assert_eq!(first["status"], "online");
+    assert_eq!(first["client_id"], json!(control.client_id()));
+    assert_eq!(first["hostname"], "prod.localhost");
+    assert_eq!(first["labels"], json!({"env": "prod"}));
+    assert!(first["creation_date"].as_str().unwrap().ends_with('Z'));
 
-    // A watch ends on refused credentials, with that error.
-    let events = api.watch(WatchOptions::new());
-    futures_util::pin_mut!(events);
-    let first = guard(events.next()).await.expect("one item").unwrap_err();
-    assert!(first.is_unauthorized(), "{first}");
-    assert!(guard(events.next()).await.is_none(), "then the watch ends");
+    let any_env = json!({"filters": {"labels": {"env": null}}});
+    let (_, found) = get(&engine, "/tunnels", Some(any_env), Some(TOKEN)).await;
+    assert_eq!(found.as_array().unwrap().len(), 2);
+    let dev_only = json!({"filters": {"labels": {"env": "dev"}}});
+    let (_, found) = get(&engine, "/tunnels", Some(dev_only), Some(TOKEN)).await;
+    assert_eq!(found[0]["name"], "dev");
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let published = json!({"filters": {"publish": true, "protocol": "http"}, "limit": 5});
+    let (_, found) = get(&engine, "/tunnels", Some(published), Some(TOKEN)).await;
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    let (_, found) = get(&engine, "/tunnels", Some(json!({"limit": 2})), Some(TOKEN)).await;
+    assert_eq!(found.as_array().unwrap().len(), 2);
+
+    let (status, one) = get(
+        &engine,
+        &format!("/tunnels/{}", prod.id()),
+        None,
+        Some(TOKEN),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["name"], "prod");
+    assert_eq!(
+        get(&engine, "/tunnels/tun_nope", None, Some(TOKEN)).await.0,
+        404
+    );
+
+    let (_, clients) = get(&engine, "/clients", None, Some(TOKEN)).await;
+    let clients = clients.as_array().unwrap();
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0]["id"], json!(control.client_id()));
+    assert_eq!(clients[0]["agent"], "rstream-rust-runtime");
+    assert!(clients[0].get("token").is_none(), "never the token");
+    let by_agent = json!({"filters": {"agent": "someone-else"}});
+    let (_, none) = get(&engine, "/clients", Some(by_agent), Some(TOKEN)).await;
+    assert!(none.as_array().unwrap().is_empty());
+}
+
+/// Reads SSE events (the `data:` lines) until `count` have arrived.
+async fn events(conn: &mut RawConnection, seen: &mut String, count: usize) -> Vec<Value> {
+    loop {
+        let events: Vec<Value> = seen
+            .split("\n\n")
+            .filter_map(|block| block.lines().find_map(|l| l.strip_prefix("data: ")))
+            .filter_map(|data| serde_json::from_str(data).ok())
+            .collect();
+        if events.len() >= count {
+            return events;
+        }
+        let more = guard(conn.read_some()).await.unwrap();
+        assert!(!more.is_empty(), "the event stream ended");
+        seen.push_str(&String::from_utf8_lossy(&more));
+    }
+}
+
+async fn subscribe(engine: &LocalEngine, params: Option<Value>) -> (RawConnection, String) {
+    let mut conn = connect_http(engine).await;
+    let query = params.map_or(String::new(), |p| {
+        format!("?params={}", encode(&p.to_string()))
+    });
+    let request = format!(
+        "GET /api/sse{query} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    conn.send_raw(request.as_bytes()).await.unwrap();
+    let mut seen = String::new();
+    while !seen.contains("\r\n\r\n") {
+        seen.push_str(&String::from_utf8_lossy(
+            &guard(conn.read_some()).await.unwrap(),
+        ));
+    }
+    let (head, rest) = seen.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("text/event-stream"), "{head}");
+    let rest = rest.to_owned();
+    (conn, rest)
 }
 
 #[tokio::test]
-async fn watch_receives_events_in_order() {
+async fn server_sent_events() {
     let engine = engine().await;
-    let api = api(&engine);
-    let events = api.watch(WatchOptions::new());
-    futures_util::pin_mut!(events);
-    let initial = next(&mut events).await;
-    assert_eq!(initial.kind, EventKind::StateInitial);
-    let state = initial.initial_state().unwrap();
-    assert!(state.tunnels.is_empty());
-
-    let control = guard(client(&engine).connect()).await.unwrap();
-    let created_client = next_of(&mut events, &[EventKind::ClientCreated]).await;
-    assert_eq!(
-        created_client.client().unwrap().id.as_deref(),
-        Some(control.client_id())
-    );
-
-    let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("evented")))
+    let first = guard(engine.client_builder().build().unwrap().connect())
         .await
         .unwrap();
-    let created = next_of(
-        &mut events,
-        &[EventKind::TunnelCreated, EventKind::TunnelDeleted],
-    )
-    .await;
-    assert_eq!(created.kind, EventKind::TunnelCreated);
-    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
-    assert_eq!(created.tunnel().unwrap().name.as_deref(), Some("evented"));
-    assert!(created.id.is_some());
+    let (mut conn, mut seen) = subscribe(&engine, None).await;
+    let initial = &events(&mut conn, &mut seen, 1).await[0];
+    assert_eq!(initial["type"], "state.initial");
+    assert_eq!(
+        initial["object"]["clients"][0]["id"],
+        json!(first.client_id())
+    );
+    for key in [
+        "id",
+        "created_at",
+        "user_id",
+        "workspace_id",
+        "project_id",
+        "cluster_id",
+    ] {
+        assert!(initial[key].is_string(), "{key}");
+    }
 
+    let tunnel = guard(first.create_tunnel(TunnelOptions::new().name("watched")))
+        .await
+        .unwrap();
     guard(tunnel.close()).await.unwrap();
-    let deleted = next_of(
-        &mut events,
-        &[EventKind::TunnelCreated, EventKind::TunnelDeleted],
+    let second = guard(engine.client_builder().build().unwrap().connect())
+        .await
+        .unwrap();
+    guard(second.close()).await.unwrap();
+    let all = events(&mut conn, &mut seen, 5).await;
+    let kinds: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "state.initial",
+            "tunnel.created",
+            "tunnel.deleted",
+            "client.created",
+            "client.deleted"
+        ]
+    );
+    assert_eq!(all[1]["object"]["name"], "watched");
+    assert_eq!(all[3]["object"]["id"], json!(second.client_id()));
+}
+
+#[tokio::test]
+async fn server_sent_events_are_filtered() {
+    let engine = engine().await;
+    let control = guard(engine.client_builder().build().unwrap().connect())
+        .await
+        .unwrap();
+    let (mut conn, mut seen) = subscribe(
+        &engine,
+        Some(json!({"tunnels": {"labels": {"team": null}}})),
     )
     .await;
-    assert_eq!(deleted.kind, EventKind::TunnelDeleted);
-    assert_eq!(deleted.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
-
-    let client_id = control.client_id().to_owned();
-    guard(control.close()).await.unwrap();
-    let gone = next_of(&mut events, &[EventKind::ClientDeleted]).await;
+    let other = guard(control.create_tunnel(TunnelOptions::new().name("other")))
+        .await
+        .unwrap();
+    let mine = guard(control.create_tunnel(TunnelOptions::new().name("mine").label("team", "a")))
+        .await
+        .unwrap();
+    guard(other.close()).await.unwrap();
+    guard(mine.close()).await.unwrap();
+    let all = events(&mut conn, &mut seen, 3).await;
+    let kinds: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["state.initial", "tunnel.created", "tunnel.deleted"]);
+    assert!(all[1..].iter().all(|e| e["object"]["name"] == "mine"));
     assert_eq!(
-        gone.client().unwrap().id.as_deref(),
-        Some(client_id.as_str())
+        all[0]["object"]["clients"],
+        json!([]),
+        "clients were not asked for"
     );
 }
 
-#[tokio::test]
-async fn watch_filters_events() {
-    let engine = engine().await;
-    let api = api(&engine);
-    let events = api.watch(WatchOptions::new().tunnels(TunnelFilters::new().label("watch", "me")));
-    futures_util::pin_mut!(events);
-    assert_eq!(next(&mut events).await.kind, EventKind::StateInitial);
+/// Reads server frames (unmasked) until `count` text messages arrived;
+/// returns them and any other frames' opcodes.
+async fn ws_read(
+    conn: &mut RawConnection,
+    buf: &mut Vec<u8>,
+    count: usize,
+) -> (Vec<Value>, Vec<u8>) {
+    let mut texts = Vec::new();
+    let mut others = Vec::new();
+    loop {
+        while buf.len() >= 2 {
+            let (op, len7) = (buf[0] & 0x0f, (buf[1] & 0x7f) as usize);
+            assert_eq!(buf[1] & 0x80, 0, "server frames are not masked");
+            let (len, start) = match len7 {
+                126 if buf.len() >= 4 => (u16::from_be_bytes([buf[2], buf[3]]) as usize, 4),
+                126 => break,
+                127 => panic!("no event is that large"),
+                n => (n, 2),
+            };
+            if buf.len() < start + len {
+                break;
+            }
+            let payload: Vec<u8> = buf[start..start + len].to_vec();
+            buf.drain(..start + len);
+            if op == 1 {
+                texts.push(serde_json::from_slice(&payload).unwrap());
+            } else {
+                others.push(op);
+            }
+        }
+        if texts.len() >= count && (count > 0 || !others.is_empty()) {
+            return (texts, others);
+        }
+        let more = guard(conn.read_some()).await.unwrap();
+        assert!(!more.is_empty(), "the WebSocket ended");
+        buf.extend(more);
+    }
+}
 
-    let control = guard(client(&engine).connect()).await.unwrap();
-    let ignored = guard(control.create_tunnel(TunnelOptions::new().name("ignored")))
-        .await
-        .unwrap();
-    let wanted =
-        guard(control.create_tunnel(TunnelOptions::new().name("wanted").label("watch", "me")))
-            .await
-            .unwrap();
-    // Only tunnel events pass the filter, and only the labelled tunnel's.
-    let event = next(&mut events).await;
-    assert_eq!(event.kind, EventKind::TunnelCreated, "{event:?}");
-    assert_eq!(event.tunnel().unwrap().id.as_deref(), Some(wanted.id()));
-    guard(ignored.close()).await.unwrap();
-    guard(wanted.close()).await.unwrap();
-    let event = next(&mut events).await;
-    assert_eq!(event.kind, EventKind::TunnelDeleted, "{event:?}");
-    assert_eq!(event.tunnel().unwrap().id.as_deref(), Some(wanted.id()));
-    guard(control.close()).await.unwrap();
+fn masked(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [9u8, 8, 7, 6];
+    let mut out = vec![0x80 | opcode, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
 }
 
 #[tokio::test]
-async fn watch_survives_an_engine_restart() {
+async fn websocket_events() {
     let engine = engine().await;
-    let api = api(&engine);
-    let events = api.watch(WatchOptions::new().idle_timeout(Duration::from_secs(20)));
-    futures_util::pin_mut!(events);
-    assert_eq!(next(&mut events).await.kind, EventKind::StateInitial);
-
-    guard(engine.restart()).await.expect("the engine restarts");
-
-    // The watch reconnects by itself and the engine starts over with the
-    // whole state.
-    let resumed = next_of(&mut events, &[EventKind::StateInitial]).await;
-    assert!(resumed.initial_state().unwrap().tunnels.is_empty());
-
-    let control = guard(client(&engine).connect()).await.unwrap();
-    let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("after-restart")))
+    let control = guard(engine.client_builder().build().unwrap().connect())
         .await
         .unwrap();
-    let created = next_of(&mut events, &[EventKind::TunnelCreated]).await;
-    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
-    guard(control.close()).await.unwrap();
+    let mut conn = connect_http(&engine).await;
+    let params = encode(&json!({"tunnels": {"name": "ws"}}).to_string());
+    let request = format!(
+        "GET /api/websocket?params={params} HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+    );
+    conn.send_raw(request.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let head_end = loop {
+        if let Some(at) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        got.extend(guard(conn.read_some()).await.unwrap());
+    };
+    let head = String::from_utf8_lossy(&got[..head_end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    let mut buf = got[head_end + 4..].to_vec();
+    let (initial, _) = ws_read(&mut conn, &mut buf, 1).await;
+    assert_eq!(initial[0]["type"], "state.initial");
+
+    let _other = guard(control.create_tunnel(TunnelOptions::new().name("other")))
+        .await
+        .unwrap();
+    let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("ws")))
+        .await
+        .unwrap();
+    guard(tunnel.close()).await.unwrap();
+    let (events, _) = ws_read(&mut conn, &mut buf, 2).await;
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["tunnel.created", "tunnel.deleted"]);
+    assert_eq!(events[0]["object"]["name"], "ws");
+
+    conn.send_raw(&masked(0x9, b"hi")).await.unwrap();
+    let (_, others) = ws_read(&mut conn, &mut buf, 0).await;
+    assert_eq!(others, [0xA], "a pong");
+    conn.send_raw(&masked(0x8, &1000u16.to_be_bytes()))
+        .await
+        .unwrap();
+    let (_, others) = ws_read(&mut conn, &mut buf, 0).await;
+    assert_eq!(others, [0x8], "the close is answered");
+
+    // Without the upgrade headers it is a bad request.
+    let (status, _) = get(&engine, "/websocket", None, Some(TOKEN)).await;
+    assert_eq!(status, 400);
 }

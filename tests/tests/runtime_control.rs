@@ -73,6 +73,10 @@ async fn liveness_loss_fails_the_channel_and_accept_reports_it() {
     assert!(err.is_retryable());
     let accept_err = guard(tunnel.accept()).await.unwrap_err();
     assert!(accept_err.is_timeout(), "{accept_err}");
+    // The failure is reported once; then the tunnel is simply finished, so a
+    // server loop that retries "retryable" errors still ends.
+    assert!(guard(tunnel.accept()).await.unwrap().is_none());
+    assert!(guard(tunnel.accept()).await.unwrap().is_none());
 }
 
 async fn fails_with_protocol_error(inject: impl FnOnce(&rstream_testkit::LocalEngine)) {
