@@ -1,8 +1,8 @@
-//! Watching over WebSocket. The local engine serves no `/api/websocket`, so
-//! the event flow runs against an in-test axum server that emulates it (one
-//! JSON event per message, `state.initial` first on every connection); the
-//! TLS path is checked against the local engine, whose refusals must come
-//! back as typed errors.
+//! Watching over WebSocket: against the local engine (TLS, events in order,
+//! restart, refused credentials), and against an in-test axum server that
+//! emulates the endpoint (one JSON event per message, `state.initial` first
+//! on every connection) to check the filters sent, pings and a connection
+//! dropped without a close frame.
 
 mod support;
 
@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
+use rstream_core::TunnelOptions;
 use rstream_core::api::{EventKind, TunnelFilters, WatchOptions, WatchTransport};
 use serde_json::{Value, json};
 use support::*;
@@ -202,17 +203,47 @@ async fn websocket_watch_ends_on_refused_credentials() {
 }
 
 #[tokio::test]
-async fn websocket_over_tls_to_the_local_engine() {
-    // TLS, CA and token as the runtime uses them; the local engine refuses
-    // the upgrade (it has no WebSocket endpoint), which must come back as a
-    // typed HTTP error that ends the watch, not as a retry loop.
+async fn websocket_watch_against_the_local_engine() {
+    // TLS, CA and token as the runtime uses them, through the runtime's own
+    // connector.
     let engine = engine().await;
     let api = client(&engine).engine_api().unwrap();
-    let events = api.watch(WatchOptions::new().transport(WatchTransport::WebSocket));
+    let events = api.watch(
+        WatchOptions::new()
+            .transport(WatchTransport::WebSocket)
+            .tunnels(TunnelFilters::new().name("ws")),
+    );
     futures_util::pin_mut!(events);
-    let err = guard(events.next()).await.unwrap().unwrap_err();
-    assert_eq!(err.http_status(), Some(404), "{err}");
-    assert!(guard(events.next()).await.is_none());
+    let initial = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(initial.kind, EventKind::StateInitial);
+
+    let control = guard(client(&engine).connect()).await.unwrap();
+    let _other = guard(control.create_tunnel(TunnelOptions::new().name("other")))
+        .await
+        .unwrap();
+    let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("ws")))
+        .await
+        .unwrap();
+    guard(tunnel.close()).await.unwrap();
+    let created = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(created.kind, EventKind::TunnelCreated);
+    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
+    let deleted = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(deleted.kind, EventKind::TunnelDeleted);
+    assert_eq!(deleted.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
+
+    // It survives an engine restart and starts over from state.initial.
+    guard(engine.restart()).await.expect("the engine restarts");
+    let resumed = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(resumed.kind, EventKind::StateInitial);
+    let control = guard(client(&engine).connect()).await.unwrap();
+    let again = guard(control.create_tunnel(TunnelOptions::new().name("ws")))
+        .await
+        .unwrap();
+    let created = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(created.kind, EventKind::TunnelCreated);
+    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(again.id()));
+    guard(control.close()).await.unwrap();
 
     let stranger = builder(&engine)
         .token("tok_wrong")
@@ -224,4 +255,5 @@ async fn websocket_over_tls_to_the_local_engine() {
     futures_util::pin_mut!(events);
     let err = guard(events.next()).await.unwrap().unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
+    assert!(guard(events.next()).await.is_none());
 }
