@@ -25,6 +25,15 @@
 //!
 //! The protocol layer ([`proto`]) is pure and free of I/O; the async parts are
 //! thin layers on top.
+//!
+//! Optional features:
+//!
+//! - `engine-api`: the `api` module, the engine HTTP API (tunnel and client
+//!   inventory, health, and a resuming watch of lifecycle events over
+//!   server-sent events or WebSocket).
+//! - `control-plane`: the `control_plane` module, resolving a managed
+//!   project endpoint to its engine (`ClientBuilder::resolve`,
+//!   `Client::resolve_from_env`) and minting short-lived tokens.
 
 #![forbid(unsafe_code)]
 

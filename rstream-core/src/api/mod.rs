@@ -1,5 +1,6 @@
 //! The engine HTTP API: live inventory (tunnels, clients), health, and a
-//! resuming stream of lifecycle events. Needs the `engine-api` feature.
+//! resuming stream of lifecycle events over server-sent events or
+//! WebSocket. Needs the `engine-api` feature.
 //!
 //! An [`EngineApi`] is made from a [`Client`] and uses the same engine,
 //! TLS settings (CA file or PEM, server name, insecure flag, mTLS identity),
