@@ -249,7 +249,7 @@ impl ClientBuilder {
     /// [`build`](Self::build).
     ///
     /// The configuration must name the engine. When it names only a managed
-    /// project endpoint (or a region), use [`ClientBuilder::resolve`] (the
+    /// project endpoint (or a region), use `ClientBuilder::resolve` (the
     /// `control-plane` feature), which asks the control plane for the engine.
     pub fn from_config(config: &ResolvedConfig) -> Result<ClientBuilder, Error> {
         let engine = match (&config.engine, &config.project_endpoint) {
