@@ -50,7 +50,7 @@ mod connect;
 mod no_proxy;
 mod proxy;
 mod stream;
-mod tls;
+pub(crate) mod tls;
 
 pub use connect::{Connector, DEFAULT_CONNECT_TIMEOUT, TlsConnection};
 pub use proxy::ProxySettings;
