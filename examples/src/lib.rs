@@ -84,6 +84,9 @@ impl Setup {
     /// a `curl` command for `path` that works on this machine.
     pub fn print_http_instructions(&self, forwarding_address: &str, path: &str) {
         println!("forwarding address: {forwarding_address}");
+        if self.engine.is_some() {
+            println!("(the local engine's edge speaks plain HTTP on this machine only)");
+        }
         println!("try it:");
         println!("curl {}{path}", self.http_url(forwarding_address));
     }

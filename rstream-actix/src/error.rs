@@ -4,10 +4,11 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// Accepting from the tunnel failed with an error that retrying does not
-    /// cure (for example, the engine refused the credentials). Streams
-    /// accepted before it were drained first.
-    #[error("accepting tunnel streams failed: {0}")]
+    /// The tunnel ended on a failure: accepting failed with an error that
+    /// retrying does not cure, or the tunnel ended right after a failure
+    /// (its control channel was lost). Streams accepted before it were
+    /// drained first. A supervised tunnel survives such failures.
+    #[error("the tunnel stopped on a failure: {0}")]
     Accept(#[source] rstream_core::Error),
     /// A worker thread could not be started; the system refused a new thread.
     #[error("starting worker thread {worker} failed: {source}; try fewer workers")]

@@ -40,8 +40,8 @@
 //! `actix_rt::System` with its own `App` built from the factory, so handlers
 //! and `App` state need not be `Send` (share state across workers with
 //! `web::Data` created outside the factory, as with `HttpServer`). The
-//! awaiting task accepts streams from the tunnel and queues them; an idle
-//! worker takes the next one. Accept errors that retrying may cure are
+//! awaiting task accepts streams from the tunnel and hands each, through a
+//! channel, to the worker with the fewest open connections. Accept errors that retrying may cure are
 //! retried after a short pause; the future ends when the tunnel closes.
 //!
 //! Every stream speaks HTTP/1.1 (with keep-alive) or, when it opens with the
@@ -70,6 +70,7 @@
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod activity;
+mod dispatch;
 mod error;
 mod io;
 mod serve;

@@ -5,17 +5,17 @@ use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::num::NonZeroUsize;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::body::MessageBody;
 use actix_http::{KeepAlive, Request, Response};
 use actix_service::{IntoServiceFactory, Service, ServiceFactory};
 use actix_web::dev::AppConfig;
-use rstream_core::{Accept, TunnelStream};
-use tokio::sync::{Mutex, mpsc, watch};
+use rstream_core::Accept;
+use tokio::sync::watch;
 
 use crate::Error;
+use crate::dispatch::Dispatcher;
 use crate::worker::{self, Settings};
 
 type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -67,9 +67,11 @@ where
 /// A configured server for one tunnel; await it (or call [`Serve::run`]) to
 /// serve. Made by [`serve`].
 ///
-/// Awaiting gives `Ok(())` when the tunnel closed or the graceful shutdown
-/// finished, and an [`Error`] when accepting failed for good or a worker
-/// could not start. Dropping the future stops accepting and lets the workers
+/// Awaiting gives `Ok(())` when the tunnel was closed or the graceful
+/// shutdown finished, and an [`Error`] when the tunnel ended on a failure
+/// (a [`Tunnel`](rstream_core::Tunnel) whose control channel was lost; a
+/// [`SupervisedTunnel`](rstream_core::SupervisedTunnel) reconnects instead)
+/// or a worker could not start. Dropping the future stops accepting and lets the workers
 /// drain within the shutdown timeout on their own threads.
 #[must_use = "a Serve does nothing until awaited"]
 pub struct Serve<A, F, S, B> {
@@ -127,8 +129,8 @@ impl<A, F, S, B> Serve<A, F, S, B> {
         self
     }
 
-    /// Most connections one worker serves at once; further streams wait in
-    /// the queue (and the tunnel stops being accepted from once it is full).
+    /// Most connections one worker serves at once. When every worker is at
+    /// its limit, accepting from the tunnel pauses until a connection ends.
     /// Default: 25,000. Zero counts as one.
     pub fn max_connections(mut self, max: usize) -> Self {
         self.settings.max_connections = u32::try_from(max).unwrap_or(u32::MAX).max(1);
@@ -170,8 +172,7 @@ where
             signal,
             _types,
         } = self;
-        let (streams, queue) = mpsc::channel::<TunnelStream>(count);
-        let queue = Arc::new(Mutex::new(queue));
+        let mut dispatcher = Dispatcher::new(settings.max_connections as usize);
         let (stop, stopping) = watch::channel(false);
 
         let mut workers = Vec::with_capacity(count);
@@ -181,7 +182,7 @@ where
                 index,
                 factory.clone(),
                 settings,
-                Arc::clone(&queue),
+                dispatcher.add_worker(),
                 stopping.clone(),
             ) {
                 Ok(worker) => workers.push(worker),
@@ -211,12 +212,12 @@ where
             None => {
                 tracing::debug!(workers = count, "serving tunnel streams");
                 let signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
-                accept_loop(&acceptor, &streams, signal).await
+                accept_loop(&acceptor, &mut dispatcher, signal).await
             }
         };
 
         stop.send_replace(true);
-        drop(streams);
+        drop(dispatcher);
         let mut ended = Ok(());
         for worker in workers {
             if let Err(err) = worker.finish().await {
@@ -251,14 +252,16 @@ where
     }
 }
 
-/// Accepts streams and queues them for the workers until the tunnel ends,
-/// `signal` fires or every worker is gone.
+/// Accepts streams and hands them to the workers until the tunnel ends,
+/// `signal` fires or no worker is left.
 async fn accept_loop<A: Accept>(
     acceptor: &A,
-    streams: &mpsc::Sender<TunnelStream>,
+    dispatcher: &mut Dispatcher,
     mut signal: Signal,
 ) -> Result<(), Error> {
     let mut retry = RETRY_FIRST;
+    // The failure that a retry answered with the end of the tunnel.
+    let mut failure = None;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -268,10 +271,11 @@ async fn accept_loop<A: Accept>(
         match accepted {
             Ok(Some(stream)) => {
                 retry = RETRY_FIRST;
+                failure = None;
                 tokio::select! {
                     biased;
                     () = &mut signal => return Ok(()),
-                    queued = streams.send(stream) => if queued.is_err() {
+                    handed = dispatcher.dispatch(stream) => if handed.is_err() {
                         tracing::warn!("no worker left to serve streams");
                         return Ok(());
                     },
@@ -279,7 +283,7 @@ async fn accept_loop<A: Accept>(
             }
             Ok(None) | Err(rstream_core::Error::Closed(_)) => {
                 tracing::debug!("tunnel closed; stopping");
-                return Ok(());
+                return failure.map_or(Ok(()), |err| Err(Error::Accept(err)));
             }
             Err(err) if err.is_retryable() => {
                 tracing::warn!(error = %err, retry_in = ?retry, "accept failed; retrying");
@@ -289,6 +293,7 @@ async fn accept_loop<A: Accept>(
                     () = tokio::time::sleep(retry) => {}
                 }
                 retry = (retry * 2).min(RETRY_MAX);
+                failure = Some(err);
             }
             Err(err) => return Err(Error::Accept(err)),
         }

@@ -1,6 +1,6 @@
 //! One worker: an OS thread running its own `actix_rt::System`, which builds
-//! the `App` from the factory and serves the streams it takes from the shared
-//! queue with actix-http's `HttpService`.
+//! the `App` from the factory and serves the streams handed to it with
+//! actix-http's `HttpService`.
 
 use std::cell::Cell;
 use std::fmt;
@@ -8,7 +8,6 @@ use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -21,15 +20,13 @@ use actix_service::{
 use actix_web::dev::AppConfig;
 use futures_util::FutureExt as _;
 use rstream_core::TunnelStream;
-use tokio::sync::{Mutex, Notify, OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 use tracing::Instrument as _;
 
 use crate::Error;
 use crate::activity::{Activity, TrackedBody};
+use crate::dispatch::{Load, WorkerInbox};
 use crate::io::TunnelIo;
-
-/// Streams accepted from the tunnel, waiting for a worker.
-pub(crate) type Queue = Arc<Mutex<mpsc::Receiver<TunnelStream>>>;
 
 /// Connection settings, the same for every worker.
 #[derive(Clone, Copy, Debug)]
@@ -68,7 +65,7 @@ pub(crate) fn spawn<F, I, S, B>(
     index: usize,
     factory: F,
     settings: Settings,
-    queue: Queue,
+    inbox: WorkerInbox,
     stopping: watch::Receiver<bool>,
 ) -> Result<Worker, Error>
 where
@@ -88,7 +85,7 @@ where
         .name(format!("rstream-actix-{index}"))
         .spawn(move || {
             let system = actix_rt::System::new();
-            system.block_on(run(index, factory, settings, queue, stopping, ready_tx));
+            system.block_on(run(index, factory, settings, inbox, stopping, ready_tx));
             // Drops the connections still open after the drain deadline.
             drop(system);
             drop(done_tx);
@@ -115,16 +112,13 @@ struct Connections {
 /// One open connection; dropping it ends the count.
 struct Open {
     connections: Rc<Connections>,
-    _permit: Option<OwnedSemaphorePermit>,
+    load: Load,
 }
 
 impl Open {
-    fn new(connections: Rc<Connections>, permit: Option<OwnedSemaphorePermit>) -> Self {
+    fn new(connections: Rc<Connections>, load: Load) -> Self {
         connections.open.set(connections.open.get() + 1);
-        Open {
-            connections,
-            _permit: permit,
-        }
+        Open { connections, load }
     }
 }
 
@@ -135,6 +129,7 @@ impl Drop for Open {
         if left == 0 {
             self.connections.none_left.notify_waiters();
         }
+        self.load.release();
     }
 }
 
@@ -142,7 +137,7 @@ async fn run<F, I, S, B>(
     index: usize,
     factory: F,
     settings: Settings,
-    queue: Queue,
+    inbox: WorkerInbox,
     mut stopping: watch::Receiver<bool>,
     ready: oneshot::Sender<Result<(), Error>>,
 ) where
@@ -186,22 +181,22 @@ async fn run<F, I, S, B>(
     };
     let _ = ready.send(Ok(()));
 
-    let limit = Arc::new(Semaphore::new(settings.max_connections as usize));
+    let WorkerInbox { mut streams, load } = inbox;
     let connections = Rc::new(Connections::default());
     let detect_timeout = settings.client_request_timeout;
     loop {
-        let taken = tokio::select! {
+        let next = tokio::select! {
             biased;
             _ = stopping.wait_for(|stop| *stop) => None,
-            taken = next_stream(&queue, &limit) => taken,
+            next = streams.recv() => next,
         };
-        let Some((stream, permit)) = taken else {
+        let Some(stream) = next else {
             break;
         };
         serve_stream(
             index,
             stream,
-            Some(permit),
+            load.clone(),
             &connections,
             &service,
             detect_timeout,
@@ -209,18 +204,15 @@ async fn run<F, I, S, B>(
         );
     }
 
-    // Streams still queued were accepted: serve them too, within the deadline.
+    // Streams already handed over were accepted: serve them too, within the
+    // deadline.
     draining.set(true);
-    loop {
-        let queued = queue.lock().await.try_recv().ok();
-        let Some(stream) = queued else {
-            break;
-        };
-        let permit = Arc::clone(&limit).try_acquire_owned().ok();
+    streams.close();
+    while let Ok(stream) = streams.try_recv() {
         serve_stream(
             index,
             stream,
-            permit,
+            load.clone(),
             &connections,
             &service,
             detect_timeout,
@@ -252,7 +244,7 @@ async fn run<F, I, S, B>(
 fn serve_stream<H>(
     index: usize,
     stream: TunnelStream,
-    permit: Option<OwnedSemaphorePermit>,
+    load: Load,
     connections: &Rc<Connections>,
     service: &Rc<H>,
     detect_timeout: Duration,
@@ -261,7 +253,7 @@ fn serve_stream<H>(
     H: Service<(TunnelIo, Protocol, Option<SocketAddr>)> + 'static,
     H::Error: fmt::Display,
 {
-    let open = Open::new(Rc::clone(connections), permit);
+    let open = Open::new(Rc::clone(connections), load);
     let service = Rc::clone(service);
     let info = stream.info();
     let span = tracing::debug_span!(
@@ -302,17 +294,6 @@ fn serve_stream<H>(
         }
         .instrument(span),
     );
-}
-
-/// The next queued stream and the permit to serve it, or `None` once the
-/// queue is closed and empty.
-async fn next_stream(
-    queue: &Queue,
-    limit: &Arc<Semaphore>,
-) -> Option<(TunnelStream, OwnedSemaphorePermit)> {
-    let permit = Arc::clone(limit).acquire_owned().await.ok()?;
-    let stream = queue.lock().await.recv().await?;
-    Some((stream, permit))
 }
 
 /// Calls the App for one request. A panic in it becomes a 500 for that

@@ -39,9 +39,9 @@
 //! # When the tunnel ends
 //!
 //! axum's `Listener::accept` cannot fail or report an end, so
-//! [`TunnelListener`] retries transient accept errors (logged at `warn`,
-//! see [`rstream_tower::accept_retrying`]) and, once the tunnel is closed or
-//! has failed for good (logged at `error`), never yields another
+//! once the tunnel is closed or has failed (an accept error is final by the
+//! [`Accept`] contract; it is logged at `error`), [`TunnelListener`] never
+//! yields another
 //! connection: `axum::serve` on its own would then wait forever. Pass
 //! [`TunnelListener::closed`] to `with_graceful_shutdown`, as above, and
 //! `serve` returns once the connections still open are done. A
@@ -49,10 +49,19 @@
 //! is closed or gives up (bad credentials): engine restarts and network
 //! failures are invisible to the app.
 //!
-//! For the headers a public service needs bounded (read timeout, size) and
-//! a shutdown deadline, [`rstream_tower::serve`] serves a `Router` too; this
-//! crate is for code that wants `axum::serve` itself. Handlers reach private
-//! tunnels over HTTP with [`TunnelConnector`].
+//! `axum::serve` uses hyper's defaults and waits for open connections with
+//! no deadline. [`rstream_tower::serve`] serves a `Router` too, and adds a
+//! header read timeout, a header size limit, a connection cap, a shutdown
+//! deadline and a `StreamInfo` extension on every request; this crate is
+//! for code that wants `axum::serve` itself. Handlers reach private tunnels
+//! over HTTP with [`TunnelConnector`].
+//!
+//! # Features
+//!
+//! `http1` (on by default) and `http2` turn on axum's features of the same
+//! name, which decide the protocols `axum::serve` speaks; at least one is
+//! needed. With `http2`, clients with prior knowledge (a dialed stream, say)
+//! get HTTP/2.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
@@ -67,3 +76,17 @@ pub use addr::TunnelAddr;
 pub use listener::TunnelListener;
 pub use rstream_core::{Accept, StreamInfo};
 pub use rstream_tower::{TunnelConnection, TunnelConnector};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync_as_promised() {
+        send_sync::<TunnelAddr>();
+        send_sync::<TunnelListener<rstream_core::Tunnel>>();
+        send_sync::<TunnelListener<rstream_core::SupervisedTunnel>>();
+    }
+}

@@ -6,7 +6,6 @@ use std::io;
 
 use axum::serve::Listener;
 use rstream_core::{Accept, TunnelStream};
-use rstream_tower::accept_retrying;
 use tokio::sync::watch;
 
 use crate::TunnelAddr;
@@ -64,7 +63,7 @@ impl<A: Accept> TunnelListener<A> {
 
     async fn next(&mut self) -> (TunnelStream, TunnelAddr) {
         if !self.is_closed() {
-            match accept_retrying(&self.acceptor).await {
+            match self.acceptor.accept().await {
                 Ok(Some(stream)) => {
                     let addr = TunnelAddr::new(stream.info().clone());
                     return (stream, addr);

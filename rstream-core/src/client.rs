@@ -62,6 +62,13 @@ pub(crate) struct ClientInner {
     pub(crate) zero_rtt: bool,
     pub(crate) agent: String,
     pub(crate) version: String,
+    /// The TLS settings the connector was built from, for HTTP clients of
+    /// the engine API that must trust and present the same things.
+    #[cfg_attr(not(feature = "engine-api"), allow(dead_code))]
+    pub(crate) tls: TlsSettings,
+    /// The proxy settings the connector was built from.
+    #[cfg_attr(not(feature = "engine-api"), allow(dead_code))]
+    pub(crate) proxy: Option<ProxySettings>,
 }
 
 impl Client {
@@ -241,14 +248,18 @@ pub struct ClientBuilder {
 impl ClientBuilder {
     /// A builder preset from a resolved configuration, to adjust before
     /// [`build`](Self::build).
+    ///
+    /// The configuration must name the engine. When it names only a managed
+    /// project endpoint (or a region), use `ClientBuilder::resolve` (the
+    /// `control-plane` feature), which asks the control plane for the engine.
     pub fn from_config(config: &ResolvedConfig) -> Result<ClientBuilder, Error> {
         let engine = match (&config.engine, &config.project_endpoint) {
             (Some(engine), _) => engine.to_string(),
             (None, Some(endpoint)) => {
                 return Err(Error::config(format!(
                     "the configuration names project endpoint {endpoint:?} but no engine: \
-                     resolving a project through the control plane is not supported yet, \
-                     set RSTREAM_ENGINE or the context's engine"
+                     resolve it through the control plane (ClientBuilder::resolve, feature \
+                     control-plane), or set RSTREAM_ENGINE or the context's engine"
                 )));
             }
             (None, None) => {
@@ -257,6 +268,14 @@ impl ClientBuilder {
                 ));
             }
         };
+        Ok(ClientBuilder::from_config_with_engine(config, engine))
+    }
+
+    /// A builder preset from a resolved configuration, on a known engine.
+    pub(crate) fn from_config_with_engine(
+        config: &ResolvedConfig,
+        engine: String,
+    ) -> ClientBuilder {
         let mut builder = ClientBuilder::default().engine(engine);
         builder = match &config.credentials {
             Credentials::Token(token) => builder.token(token.clone()),
@@ -282,7 +301,7 @@ impl ClientBuilder {
                 ..TlsSettings::default()
             },
         });
-        Ok(builder)
+        builder
     }
 
     /// The engine, `host` (port 443) or `host:port`.
@@ -418,7 +437,7 @@ impl ClientBuilder {
             }
         }
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
-        let connector = Connector::new(&self.tls, self.proxy, vec![ALPN_RSTRM.to_vec()])?
+        let connector = Connector::new(&self.tls, self.proxy.clone(), vec![ALPN_RSTRM.to_vec()])?
             .with_connect_timeout(connect_timeout)
             .with_tls_resumption(self.tls_resumption.unwrap_or(true));
         let (agent, version) = self
@@ -436,6 +455,8 @@ impl ClientBuilder {
                 zero_rtt: self.zero_rtt.unwrap_or(true),
                 agent,
                 version,
+                tls: self.tls,
+                proxy: self.proxy,
             }),
         })
     }

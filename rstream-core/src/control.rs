@@ -716,23 +716,35 @@ async fn reader(core: Arc<Core>, mut rd: ReadHalf<TlsConnection>, mut buf: Bytes
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub fn fuzz_handle_frames(data: &[u8]) {
+    use std::sync::OnceLock;
+    // Built once: a client reads the system's roots, far slower than a run.
+    static CLIENT: OnceLock<Option<Client>> = OnceLock::new();
+    let Some(client) = CLIENT.get_or_init(|| {
+        Client::builder()
+            .engine("127.0.0.1:9")
+            .token("tok_fuzz")
+            .build()
+            .ok()
+    }) else {
+        return;
+    };
+    // A runtime per run: dropping it drops the stream tasks a run spawned.
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
         return;
     };
     runtime.block_on(async {
-        let Ok(client) = Client::builder()
-            .engine("127.0.0.1:9")
-            .token("tok_fuzz")
-            .build()
-        else {
-            return;
-        };
         let (out, _sent) = mpsc::unbounded_channel();
         let liveness = ControlChannelLiveness {
             heartbeat_interval_ms: 1000,
             heartbeat_timeout_ms: 3000,
         };
-        let core = Arc::new(Core::new(client, "c1".into(), None, Some(liveness), out));
+        let core = Arc::new(Core::new(
+            client.clone(),
+            "c1".into(),
+            None,
+            Some(liveness),
+            out,
+        ));
         // A tunnel being opened, so open_tunnel_rsp frames have somewhere to go.
         let (pending, _answer) = oneshot::channel();
         core.lock().pending_opens.insert("r1".into(), pending);

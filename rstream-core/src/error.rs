@@ -58,6 +58,19 @@ pub enum Error {
     /// The control channel, tunnel or stream is closed.
     #[error("closed: {0}")]
     Closed(String),
+
+    /// An HTTP API (the engine API or the control plane) answered with an
+    /// error status. 401 and 403 count as [`Error::is_unauthorized`]; 408,
+    /// 429 and 5xx as [`Error::is_retryable`].
+    #[error("{request} answered HTTP {status}: {message}")]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// The method and path of the request, like `GET /api/tunnels`.
+        request: String,
+        /// The response body (shortened), or the status reason when empty.
+        message: String,
+    },
 }
 
 struct EngineCodeDisplay(i32);
@@ -127,6 +140,15 @@ impl Error {
                 message: message.clone(),
             },
             Error::Closed(m) => Error::Closed(m.clone()),
+            Error::Http {
+                status,
+                request,
+                message,
+            } => Error::Http {
+                status: *status,
+                request: request.clone(),
+                message: message.clone(),
+            },
         }
     }
 
@@ -151,13 +173,26 @@ impl Error {
                     | ErrorCode::CapacityExhausted
                     | ErrorCode::Internal)
             ),
+            Error::Http { status, .. } => matches!(status, 408 | 429 | 500..=599),
             _ => false,
         }
     }
 
-    /// Whether the engine refused our credentials (code 1000).
+    /// Whether the engine refused our credentials (code 1000), or an HTTP
+    /// API answered 401 or 403.
     pub fn is_unauthorized(&self) -> bool {
-        self.engine_code() == Some(ErrorCode::Unauthorized)
+        match self {
+            Error::Http { status, .. } => matches!(status, 401 | 403),
+            _ => self.engine_code() == Some(ErrorCode::Unauthorized),
+        }
+    }
+
+    /// The HTTP status, when an HTTP API answered with an error status.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
     }
 
     /// Whether this is a timeout.
@@ -192,6 +227,27 @@ mod tests {
         assert!(!Error::protocol("bad").is_retryable());
         assert!(!Error::config("bad").is_retryable());
         assert!(!Error::Closed("x".into()).is_retryable());
+        let http = |status| Error::Http {
+            status,
+            request: "GET /api/tunnels".into(),
+            message: "m".into(),
+        };
+        for status in [408, 429, 500, 502, 503] {
+            assert!(http(status).is_retryable(), "{status}");
+            assert!(!http(status).is_unauthorized(), "{status}");
+        }
+        for status in [400, 401, 403, 404] {
+            assert!(!http(status).is_retryable(), "{status}");
+        }
+        assert!(http(401).is_unauthorized());
+        assert!(http(403).is_unauthorized());
+        assert_eq!(http(403).http_status(), Some(403));
+        assert_eq!(http(403).duplicate().http_status(), Some(403));
+        assert!(
+            http(401)
+                .to_string()
+                .contains("GET /api/tunnels answered HTTP 401")
+        );
     }
 
     #[test]

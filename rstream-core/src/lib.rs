@@ -25,14 +25,29 @@
 //!
 //! The protocol layer ([`proto`]) is pure and free of I/O; the async parts are
 //! thin layers on top.
+//!
+//! Optional features:
+//!
+//! - `engine-api`: the `api` module, the engine HTTP API (tunnel and client
+//!   inventory, health, and a resuming watch of lifecycle events over
+//!   server-sent events or WebSocket).
+//! - `control-plane`: the `control_plane` module, resolving a managed
+//!   project endpoint to its engine (`ClientBuilder::resolve`,
+//!   `Client::resolve_from_env`) and minting short-lived tokens.
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "engine-api")]
+pub mod api;
 mod client;
 pub mod config;
 mod control;
+#[cfg(feature = "control-plane")]
+pub mod control_plane;
 mod dial;
 pub mod error;
+#[cfg(any(feature = "engine-api", feature = "control-plane"))]
+mod http;
 mod options;
 pub mod proto;
 pub mod secret;

@@ -6,7 +6,7 @@
 //! `Router` (or any tower service) answers the tunnel's traffic with no
 //! loopback port in between: HTTP/1.1 with keep-alive and pipelining,
 //! HTTP/2, WebSocket upgrades, graceful shutdown, and the stream's
-//! [`StreamInfo`](rstream_core::StreamInfo) on every request.
+//! [`StreamInfo`] on every request.
 //!
 //! ```no_run
 //! use axum::{Extension, Router, routing::get};
@@ -37,15 +37,31 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod accept;
 mod conn;
 mod connector;
 mod serve;
 
-pub use accept::{ACCEPT_RETRIES, accept_retrying};
 pub use connector::{Connecting, TunnelConnection, TunnelConnector};
 pub use rstream_core::StreamInfo;
 pub use serve::{
     DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE,
     DEFAULT_SHUTDOWN_DEADLINE, Serve, ServeFuture, serve,
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    #[test]
+    fn public_types_are_send_and_sync_as_promised() {
+        send_sync::<TunnelConnector>();
+        send_sync::<TunnelConnection>();
+        send::<Connecting>();
+        send::<ServeFuture>();
+        send_sync::<Serve<rstream_core::Tunnel, axum::Router>>();
+        send_sync::<Serve<rstream_core::SupervisedTunnel, axum::Router>>();
+    }
+}

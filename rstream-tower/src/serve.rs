@@ -20,7 +20,6 @@ use tokio::task::JoinSet;
 use tower_service::Service;
 use tracing::Instrument;
 
-use crate::accept::accept_retrying;
 use crate::conn::{AddStreamInfo, FirstByteDeadline};
 
 /// How long a client may take to send a request's headers (and how long an
@@ -59,15 +58,21 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// - with `Ok(())` after the [graceful shutdown
 ///   signal](Serve::with_graceful_shutdown) fired, or after the acceptor
 ///   ended normally (a closed tunnel);
-/// - with the acceptor's error when accepting failed for good (see
-///   [`accept_retrying`](crate::accept_retrying) for which errors are
-///   retried).
+/// - with the acceptor's error when accepting failed: by the
+///   [`Accept`](rstream_core::Accept) contract an error is final, whatever
+///   [`is_retryable`](rstream_core::Error::is_retryable) says (serve a
+///   [`SupervisedTunnel`](rstream_core::SupervisedTunnel) to ride over
+///   engine restarts and network failures).
 ///
 /// In every case connections still open are first drained as in a graceful
 /// shutdown, bounded by the [deadline](Serve::shutdown_deadline). One
 /// connection's failure (a malformed request, a client that goes away) is
 /// logged at `debug` and never stops the loop. Dropping the future stops
 /// accepting and aborts every connection at once.
+///
+/// `serve` owns `acceptor` and drops it when it returns: a
+/// [`Tunnel`](rstream_core::Tunnel) whose last clone it held is then closed.
+/// Keep a clone to close it yourself, or to read its forwarding address.
 ///
 /// ```no_run
 /// # async fn run(tunnel: rstream_core::Tunnel) -> Result<(), rstream_core::Error> {
@@ -268,7 +273,9 @@ where
     let mut signal = std::pin::pin!(signal);
 
     let outcome = loop {
-        while connections.try_join_next().is_some() {}
+        while let Some(done) = connections.try_join_next() {
+            log_panic(done);
+        }
         let slot = tokio::select! {
             biased;
             () = &mut signal => break Ok(()),
@@ -281,7 +288,7 @@ where
         let next = tokio::select! {
             biased;
             () = &mut signal => break Ok(()),
-            next = accept_retrying(&acceptor) => next,
+            next = acceptor.accept() => next,
         };
         let stream = match next {
             Ok(Some(stream)) => stream,
@@ -325,7 +332,9 @@ where
     }
     let drain = async {
         graceful.shutdown().await;
-        while connections.join_next().await.is_some() {}
+        while let Some(done) = connections.join_next().await {
+            log_panic(done);
+        }
     };
     if tokio::time::timeout(config.shutdown_deadline, drain)
         .await
@@ -335,6 +344,16 @@ where
         connections.shutdown().await;
     }
     outcome
+}
+
+/// A connection task that panicked (the application's service panicked)
+/// took only its own connection down; say so.
+fn log_panic(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done {
+        if e.is_panic() {
+            tracing::warn!("a connection's task panicked; its connection was dropped");
+        }
+    }
 }
 
 /// One stream's HTTP connection, as a future that graceful shutdown can

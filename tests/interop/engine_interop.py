@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Engine interop: the official Python SDK against the local engine.
 
-Needs a Python with `rstreamlabs-rstream[asgi,api]==0.7.0` installed and a
+Needs a Python with `rstreamlabs-rstream[asgi,api,realtime]==0.7.0` installed and a
 running `rstream-local-engine`, whose JSON start-up line is passed in:
 
     python tests/interop/engine_interop.py --engine-json '{"engine": ...}'
@@ -191,19 +191,74 @@ async def main() -> int:
         assert clients, "no clients listed"
         return f"{len(items)} tunnels"
 
-    async def watch_events():
+    def watch_events(transport: str):
+        async def check():
+            c = state["client"]
+            seen = []
+            name = f"py-watched-{transport}"
+            filters = TunnelFilters(name=name)
+            async with c.watch(tunnels=filters, transport=transport) as events:
+                async for event in events:
+                    seen.append(event.type)
+                    if event.type == "state.initial":
+                        tunnel = await state["control"].create_tunnel(name=name)
+                        await tunnel.close()
+                    if event.type == "tunnel.deleted":
+                        break
+            assert seen == ["state.initial", "tunnel.created", "tunnel.deleted"], seen
+            return ", ".join(seen)
+
+        return check
+
+    async def dial_unknown():
+        try:
+            await client().dial("no-such-tunnel", zero_rtt=False)
+        except EngineError as error:
+            assert error.engine_code == 3000, error.engine_code
+            return "engine code 3000"
+        raise AssertionError("dialing an unknown tunnel succeeded")
+
+    async def heartbeats():
+        c = client(heartbeat_interval=1.0)
+        control = await c.connect()
+        await asyncio.sleep(4.5)
+        assert not control.closed, "the channel failed while heartbeats ran"
+        await control.close()
+        await c.close()
+        return "1 s heartbeats acknowledged for 4.5 s"
+
+    async def list_tunnels():
+        c = state["client"]
+        items = await c.list_tunnels()
+        names = {i.properties.name for i in items}
+        assert {"py-web", "py-private"} <= names, names
+        web = [i for i in items if i.properties.name == "py-web"][0]
+        assert web.status == "online" and web.client_id, web
+        filtered = await c.list_tunnels(filters=TunnelFilters(labels={"env": None}))
+        assert [i.properties.name for i in filtered] == ["py-web"], filtered
+        limited = await c.list_tunnels(limit=1)
+        assert len(limited) == 1, limited
+        clients = await c.list_clients()
+        assert clients, "no clients listed"
+        return f"{len(items)} tunnels"
+
+    def watch_events(transport: str):
+      async def check():
         c = state["client"]
         seen = []
-        async with c.watch(tunnels=TunnelFilters(name="py-watched")) as events:
+        name = f"py-watched-{transport}"
+        async with c.watch(tunnels=TunnelFilters(name=name), transport=transport) as events:
             async for event in events:
                 seen.append(event.type)
                 if event.type == "state.initial":
-                    tunnel = await state["control"].create_tunnel(name="py-watched")
+                    tunnel = await state["control"].create_tunnel(name=name)
                     await tunnel.close()
                 if event.type == "tunnel.deleted":
                     break
         assert seen == ["state.initial", "tunnel.created", "tunnel.deleted"], seen
         return ", ".join(seen)
+
+      return check
 
     async def wrong_token():
         try:
@@ -236,7 +291,8 @@ async def main() -> int:
                     await checks.run(f"dial by {by}, zero_rtt={zero_rtt}", dial_check(by, zero_rtt))
         await checks.run("dial an unknown tunnel", dial_unknown)
         await checks.run("list tunnels and clients via the engine API", list_tunnels)
-        await checks.run("watch events via SSE", watch_events)
+        await checks.run("watch events via SSE", watch_events("sse"))
+        await checks.run("watch events via WebSocket", watch_events("websocket"))
     await checks.run("heartbeats every 1 s held for 4 s", heartbeats)
     await checks.run("wrong token is engine error 1000", wrong_token)
     if "control" in state:

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-SDK="rstreamlabs-rstream[asgi,api]==0.7.0"
+SDK="rstreamlabs-rstream[asgi,api,realtime]==0.7.0"
 VENV="${RSTREAM_INTEROP_VENV:-target/interop-venv}"
 PYTHON="${PYTHON:-python3}"
 
@@ -13,7 +13,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 if ! "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.version("rstreamlabs-rstream") != "0.7.0")' 2>/dev/null \
-  || ! "$VENV/bin/python" -c 'import h11, httpx' 2>/dev/null; then
+  || ! "$VENV/bin/python" -c 'import h11, httpx, websockets' 2>/dev/null; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SDK"
 fi
 
@@ -27,7 +27,7 @@ ENGINE_PID=$!
 cleanup() {
   kill "$ENGINE_PID" 2>/dev/null || true
   wait "$ENGINE_PID" 2>/dev/null || true
-  rm -f "$LOG"
+  rm -f "$LOG" "${EMPTY_CONFIG:-}"
 }
 trap cleanup EXIT
 
@@ -56,7 +56,10 @@ status=0
 SSL_CERT_FILE="$CA_FILE" \
   "$VENV/bin/python" tests/interop/engine_interop.py --engine-json "$ENGINE_JSON" || status=1
 
-SSL_CERT_FILE="$CA_FILE" RSTREAM_CONFIG=/nonexistent/rstream-config.yaml \
+# An empty config, so a developer's own rstream config cannot interfere.
+EMPTY_CONFIG="$(mktemp)"
+printf 'version: 1\n' >"$EMPTY_CONFIG"
+SSL_CERT_FILE="$CA_FILE" RSTREAM_CONFIG="$EMPTY_CONFIG" \
   "$VENV/bin/python" tests/interop/runtime_interop.py \
   --engine "$(field engine)" --token "$(field token)" --peer "$PEER" || status=1
 

@@ -30,7 +30,10 @@ results: list[tuple[str, bool, str]] = []
 
 def record(name: str, ok: bool, detail: str = "") -> None:
     results.append((name, ok, detail))
-    print(f"{'PASS' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}", flush=True)
+    if ok:
+        print(f"ok   {name}" + (f" ({detail})" if detail else ""), flush=True)
+    else:
+        print(f"FAIL {name}: {detail}", flush=True)
 
 
 async def check(name: str, coro) -> None:

@@ -133,79 +133,91 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut tls: ServerTls, cancel: Cance
         let close = req
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        if req.method != "GET" {
-            let _ = tls
-                .write_all(&response(
-                    "405 Method Not Allowed",
-                    &json!({"error": "Only GET is served."}),
-                ))
-                .await;
-            continue;
-        }
-        if let Some(expected) = &shared.settings.token {
-            let bearer = req
-                .header("authorization")
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim);
-            if bearer != Some(expected.as_str()) {
-                let _ = tls
-                    .write_all(&response(
-                        "401 Unauthorized",
-                        &json!({"error": "Unauthorized."}),
-                    ))
-                    .await;
-                continue;
-            }
-        }
-        let params: Value = match req.query.iter().find(|(k, _)| k == "params") {
-            Some((_, v)) => match serde_json::from_str(v) {
-                Ok(p) => p,
-                Err(_) => {
-                    let _ = tls
-                        .write_all(&response(
-                            "400 Bad Request",
-                            &json!({"error": "params is not JSON."}),
-                        ))
-                        .await;
-                    continue;
-                }
-            },
-            None => json!({}),
-        };
-        let path = req.path.trim_end_matches('/');
-        let reply = match path {
-            "/api/health/live" | "/api/health/ready" => {
-                response("200 OK", &json!({"status": "ok"}))
-            }
-            "/api/tunnels" => response(
-                "200 OK",
-                &Value::Array(select(shared.tunnel_list(), &params)),
-            ),
-            "/api/clients" => response(
-                "200 OK",
-                &Value::Array(select(shared.client_list(), &params)),
-            ),
-            "/api/sse" => {
+        let reply = match route(&shared, &req) {
+            Route::Reply(reply) => reply,
+            Route::Sse(params) => {
                 sse(&shared, tls, &params, cancel).await;
                 return;
             }
-            _ => {
-                let item = if let Some(id) = path.strip_prefix("/api/tunnels/") {
-                    find(shared.tunnel_list(), id)
-                } else if let Some(id) = path.strip_prefix("/api/clients/") {
-                    find(shared.client_list(), id)
-                } else {
-                    None
-                };
-                match item {
-                    Some(item) => response("200 OK", &item),
-                    None => response("404 Not Found", &json!({"error": "Not found."})),
-                }
+            Route::WebSocket(params, key) => {
+                websocket(&shared, tls, &params, &key, buf, cancel).await;
+                return;
             }
         };
         if tls.write_all(&reply).await.is_err() || tls.flush().await.is_err() || close {
             let _ = tls.shutdown().await;
             return;
+        }
+    }
+}
+
+enum Route {
+    Reply(Vec<u8>),
+    Sse(Value),
+    WebSocket(Value, String),
+}
+
+/// Answers one request, or hands it to the event stream.
+fn route(shared: &Shared, req: &Request) -> Route {
+    let reply = |status: &str, body: Value| Route::Reply(response(status, &body));
+    if req.method != "GET" {
+        return reply(
+            "405 Method Not Allowed",
+            json!({"error": "Only GET is served."}),
+        );
+    }
+    if let Some(expected) = &shared.settings.token {
+        let bearer = req
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        if bearer != Some(expected.as_str()) {
+            return reply("401 Unauthorized", json!({"error": "Unauthorized."}));
+        }
+    }
+    let params: Value = match req.query.iter().find(|(k, _)| k == "params") {
+        Some((_, v)) => match serde_json::from_str(v) {
+            Ok(p) => p,
+            Err(_) => return reply("400 Bad Request", json!({"error": "params is not JSON."})),
+        },
+        None => json!({}),
+    };
+    let path = req.path.trim_end_matches('/');
+    match path {
+        "/api/health/live" | "/api/health/ready" => reply("200 OK", json!({"status": "ok"})),
+        "/api/tunnels" => reply(
+            "200 OK",
+            Value::Array(select(shared.tunnel_list(), &params)),
+        ),
+        "/api/clients" => reply(
+            "200 OK",
+            Value::Array(select(shared.client_list(), &params)),
+        ),
+        "/api/sse" => Route::Sse(params),
+        "/api/websocket" => {
+            let upgrade = req
+                .header("upgrade")
+                .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+            match req.header("sec-websocket-key") {
+                Some(key) if upgrade => Route::WebSocket(params, key.trim().to_owned()),
+                _ => reply(
+                    "400 Bad Request",
+                    json!({"error": "A WebSocket upgrade is expected."}),
+                ),
+            }
+        }
+        _ => {
+            let item = if let Some(id) = path.strip_prefix("/api/tunnels/") {
+                find(shared.tunnel_list(), id)
+            } else if let Some(id) = path.strip_prefix("/api/clients/") {
+                find(shared.client_list(), id)
+            } else {
+                None
+            };
+            match item {
+                Some(item) => reply("200 OK", item),
+                None => reply("404 Not Found", json!({"error": "Not found."})),
+            }
         }
     }
 }
@@ -295,10 +307,8 @@ impl Watch {
     }
 }
 
-async fn sse(shared: &Arc<Shared>, mut tls: ServerTls, params: &Value, cancel: CancellationToken) {
-    let watch = Watch::new(params);
-    // Subscribe before the snapshot: nothing falls between them.
-    let mut events = shared.events.subscribe();
+/// The `state.initial` event for `watch`.
+fn initial_event(shared: &Shared, watch: &Watch) -> Value {
     let tunnels: Vec<Value> = if watch.any || watch.tunnels.is_some() {
         shared
             .tunnel_list()
@@ -317,10 +327,17 @@ async fn sse(shared: &Arc<Shared>, mut tls: ServerTls, params: &Value, cancel: C
     } else {
         Vec::new()
     };
-    let initial = event(
+    event(
         "state.initial",
         json!({"tunnels": tunnels, "clients": clients}),
-    );
+    )
+}
+
+async fn sse(shared: &Arc<Shared>, mut tls: ServerTls, params: &Value, cancel: CancellationToken) {
+    let watch = Watch::new(params);
+    // Subscribe before the snapshot: nothing falls between them.
+    let mut events = shared.events.subscribe();
+    let initial = initial_event(shared, &watch);
     let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n";
     let mut out = head.as_bytes().to_vec();
     out.extend_from_slice(format!("data: {initial}\n\n").as_bytes());
@@ -345,9 +362,165 @@ async fn sse(shared: &Arc<Shared>, mut tls: ServerTls, params: &Value, cancel: C
     }
 }
 
+const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const WS_TEXT: u8 = 0x1;
+const WS_CLOSE: u8 = 0x8;
+const WS_PING: u8 = 0x9;
+const WS_PONG: u8 = 0xA;
+/// The largest client frame accepted (clients only send control frames).
+const WS_MAX_FRAME: u64 = 64 * 1024;
+
+/// `Sec-WebSocket-Accept` for `key`.
+fn ws_accept(key: &str) -> String {
+    use base64::Engine as _;
+    use sha1::{Digest, Sha1};
+    let mut hash = Sha1::new();
+    hash.update(key.as_bytes());
+    hash.update(WS_GUID.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(hash.finalize())
+}
+
+/// One unmasked server frame.
+fn ws_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x80 | opcode];
+    let len = payload.len();
+    if len < 126 {
+        out.push(len as u8);
+    } else if let Ok(len) = u16::try_from(len) {
+        out.push(126);
+        out.extend_from_slice(&len.to_be_bytes());
+    } else {
+        out.push(127);
+        out.extend_from_slice(&(len as u64).to_be_bytes());
+    }
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Takes one client frame from `buf`: `None` when incomplete, `Err` when
+/// too large.
+fn ws_parse(buf: &mut BytesMut) -> Option<Result<(u8, Vec<u8>), ()>> {
+    let (&b0, &b1) = (buf.first()?, buf.get(1)?);
+    let mut len = u64::from(b1 & 0x7f);
+    let mut pos = 2;
+    if len == 126 {
+        len = u64::from(u16::from_be_bytes(buf.get(2..4)?.try_into().ok()?));
+        pos = 4;
+    } else if len == 127 {
+        len = u64::from_be_bytes(buf.get(2..10)?.try_into().ok()?);
+        pos = 10;
+    }
+    if len > WS_MAX_FRAME {
+        return Some(Err(()));
+    }
+    let masked = b1 & 0x80 != 0;
+    let mask: [u8; 4] = if masked {
+        buf.get(pos..pos + 4)?.try_into().ok()?
+    } else {
+        [0; 4]
+    };
+    let start = pos + if masked { 4 } else { 0 };
+    let end = start + len as usize;
+    let mut payload = buf.get(start..end)?.to_vec();
+    for (i, b) in payload.iter_mut().enumerate() {
+        *b ^= mask[i % 4];
+    }
+    buf.advance(end);
+    Some(Ok((b0 & 0x0f, payload)))
+}
+
+/// Events as WebSocket text messages, one JSON event each.
+async fn websocket(
+    shared: &Arc<Shared>,
+    mut tls: ServerTls,
+    params: &Value,
+    key: &str,
+    mut buf: BytesMut,
+    cancel: CancellationToken,
+) {
+    let head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n\r\n",
+        ws_accept(key)
+    );
+    let watch = Watch::new(params);
+    let mut events = shared.events.subscribe();
+    let initial = initial_event(shared, &watch);
+    let mut out = head.into_bytes();
+    out.extend(ws_frame(WS_TEXT, initial.to_string().as_bytes()));
+    if tls.write_all(&out).await.is_err() || tls.flush().await.is_err() {
+        return;
+    }
+    loop {
+        let out = tokio::select! {
+            e = tokio::time::timeout(SSE_KEEPALIVE, events.recv()) => match e {
+                Ok(Ok(ev)) if watch.wants(&ev) => ws_frame(WS_TEXT, ev.to_string().as_bytes()),
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
+                Ok(Err(broadcast::error::RecvError::Closed)) => return,
+                Err(_) => ws_frame(WS_PING, b""),
+            },
+            n = tls.read_buf(&mut buf) => {
+                if !matches!(n, Ok(n) if n > 0) {
+                    return;
+                }
+                let mut out = Vec::new();
+                let mut closing = false;
+                while let Some(frame) = ws_parse(&mut buf) {
+                    match frame {
+                        Ok((WS_CLOSE, payload)) => {
+                            out.extend(ws_frame(WS_CLOSE, payload.get(..2).unwrap_or_default()));
+                            closing = true;
+                            break;
+                        }
+                        Ok((WS_PING, payload)) => out.extend(ws_frame(WS_PONG, &payload)),
+                        Ok(_) => {}
+                        Err(()) => {
+                            out.extend(ws_frame(WS_CLOSE, &1009u16.to_be_bytes()));
+                            closing = true;
+                            break;
+                        }
+                    }
+                }
+                if closing {
+                    let _ = tls.write_all(&out).await;
+                    let _ = tls.shutdown().await;
+                    return;
+                }
+                out
+            }
+            _ = cancel.cancelled() => return,
+        };
+        if !out.is_empty() && (tls.write_all(&out).await.is_err() || tls.flush().await.is_err()) {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn websocket_accept_key() {
+        // The example of RFC 6455, section 1.3.
+        assert_eq!(
+            ws_accept("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
+
+    #[test]
+    fn websocket_frames_round_trip() {
+        let mut masked = BytesMut::from(&[0x89u8, 0x82, 1, 2, 3, 4, b'h' ^ 1, b'i' ^ 2][..]);
+        assert_eq!(ws_parse(&mut masked), Some(Ok((WS_PING, b"hi".to_vec()))));
+        assert!(masked.is_empty());
+        let mut partial = BytesMut::from(&[0x81u8, 0x85, 1][..]);
+        assert_eq!(ws_parse(&mut partial), None);
+        let mut huge = BytesMut::from(&[0x82u8, 0x7f, 0, 0, 0, 1, 0, 0, 0, 0][..]);
+        assert_eq!(ws_parse(&mut huge), Some(Err(())));
+        let long = vec![7u8; 300];
+        let framed = ws_frame(WS_TEXT, &long);
+        assert_eq!(&framed[..4], &[0x81, 126, 1, 44]);
+    }
 
     #[test]
     fn label_filters() {

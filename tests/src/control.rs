@@ -202,7 +202,7 @@ async fn serve_control(
     cancel: CancellationToken,
 ) {
     let details = req.client_details.clone().unwrap_or_default();
-    shared.lock().client_details.push(details.clone());
+    shared.lock().record_details(details.clone());
     if let Err(error) = check_open(&shared, &details) {
         let rsp = OpenControlChannelRsp {
             payload: Some(open_control_channel_rsp::Payload::Error(error)),

@@ -14,7 +14,10 @@ use crate::streams::{request_stream, splice};
 
 /// The largest request head the HTTP edge reads before routing.
 const MAX_HEAD: usize = 64 * 1024;
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send its request head (slow clients are
+/// dropped with a 408; they never hold up other connections).
+const LINGER: Duration = Duration::from_secs(2);
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves the HTTP edge until `cancel`.
 pub(crate) async fn serve_http(
@@ -50,6 +53,14 @@ async fn respond(mut tcp: TcpStream, status: &str, body: &str) {
     );
     let _ = tcp.write_all(text.as_bytes()).await;
     let _ = tcp.shutdown().await;
+    // Lingering close: drain what the client still sends for a moment, so
+    // closing with unread bytes does not reset the connection before the
+    // client read the answer.
+    let mut sink = vec![0u8; 16 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while matches!(tcp.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// The `Host` of a request head, lowercase and without port.
@@ -89,11 +100,22 @@ async fn http_conn(shared: Arc<Shared>, mut tcp: TcpStream) {
         }
     })
     .await;
-    if complete != Ok(true) {
-        if !head.is_empty() {
-            respond(tcp, "400 Bad Request", "Bad request.\n").await;
+    match complete {
+        Ok(true) => {}
+        Err(_) => {
+            respond(tcp, "408 Request Timeout", "Request head too slow.\n").await;
+            return;
         }
-        return;
+        Ok(false) if head.len() >= MAX_HEAD => {
+            respond(
+                tcp,
+                "431 Request Header Fields Too Large",
+                "Request head too large.\n",
+            )
+            .await;
+            return;
+        }
+        Ok(false) => return,
     }
     let Some(host) = host_of(&head) else {
         respond(tcp, "400 Bad Request", "No Host header.\n").await;

@@ -60,6 +60,15 @@ impl Faults {
         self.shared.faults().refuse_next = n;
     }
 
+    /// Holds the next `n` proxy connections (matched `ProxyReq`s) open
+    /// without ever answering: no `ProxyRsp`, no bytes. The stream stays
+    /// announced, so a runtime that gives up on a dial and tries again gets
+    /// it on the next proxy connection. (With zero-RTT off the runtime's
+    /// dial times out; with zero-RTT on it gets a stream that stays silent.)
+    pub fn stall_next_proxy_connections(&self, n: u32) {
+        self.shared.faults().stall_next = n;
+    }
+
     /// Waits `delay` before announcing each of the next `n` streams to the
     /// runtime.
     pub fn delay_next_streams(&self, n: u32, delay: Duration) {

@@ -18,6 +18,31 @@
 //!   on the engine port, for clients offering ALPN `http/1.1`;
 //! - fault injection ([`Faults`]) and restarts on the same ports.
 //!
+//! What runtimes see:
+//!
+//! - Tunnel ids look like `tun_<hex>`, client ids `cli_<hex>`, stream ids
+//!   `str_<hex>`; every stream gets its own secret.
+//! - A published http tunnel gets the hostname it asks for (refused with
+//!   "Hostname is already in use." when taken), else `<name>.localhost`
+//!   when its name makes a free DNS label, else `t<hex>.localhost`; its
+//!   `port` is the HTTP edge's, so the forwarding address is
+//!   `https://<hostname>:<edge port>` (the edge itself speaks plain HTTP:
+//!   use [`LocalEngine::edge_url`]). The edge routes HTTP/1.x by `Host`;
+//!   one edge connection goes to one tunnel.
+//! - A tcp tunnel gets the port it asks for on `127.0.0.1` (refused with
+//!   "TCP port is already in use." when taken) or one chosen by the OS, and
+//!   the hostname `localhost`.
+//! - Datagram tunnels, published tls tunnels and HTTP/3 are refused with
+//!   `FEATURE_NOT_AVAILABLE`.
+//! - Liveness: the engine echoes the requested interval with a timeout of
+//!   three intervals, and acknowledges every heartbeat (unless paused).
+//! - With zero-RTT off, the `ProxyRsp` goes out with the edge client's
+//!   first bytes (see [`LocalEngineBuilder::zero_rtt_coalesce`]); a private
+//!   dial with zero-RTT off gets its `StreamRsp` once the runtime's proxy
+//!   connection is there; with zero-RTT on, a refused dial is just closed.
+//! - Streams are spliced with no half-close: when either side ends, both
+//!   are closed, after every byte before the end was delivered.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use rstream_testkit::LocalEngine;
@@ -113,7 +138,7 @@ impl LocalEngineBuilder {
 
     /// When a runtime waits for a `ProxyRsp` (zero-RTT off), write it in the
     /// same write as the edge client's first bytes (default: on; the engine
-    /// waits up to 200 ms for them).
+    /// waits up to 500 ms for them).
     pub fn zero_rtt_coalesce(mut self, enabled: bool) -> Self {
         self.zero_rtt_coalesce = enabled;
         self
@@ -139,7 +164,7 @@ impl LocalEngineBuilder {
             (false, Some(t)) => Some(t),
             (false, None) => Some(format!("tok_local_{}", uuid::Uuid::new_v4().simple())),
         };
-        let pki = pki::Pki::generate()?;
+        let pki = Arc::new(pki::Pki::generate()?);
         let tls = pki.server_config()?;
         let engine = bind(self.engine_port).await?;
         let edge = bind(self.edge_port).await?;
@@ -172,7 +197,7 @@ impl LocalEngineBuilder {
         let tasks = spawn_listeners(&shared, engine, edge, proxy);
         Ok(LocalEngine {
             shared,
-            ca_pem: pki.ca_pem,
+            ca_pem: pki.ca_pem.clone(),
             ca_file,
             tasks: Mutex::new(tasks),
         })
@@ -356,13 +381,13 @@ impl LocalEngine {
     }
 
     /// The client details of every control channel request, as received
-    /// (refused ones included), oldest first.
+    /// (refused ones included), oldest first (the most recent 10,000).
     pub fn client_details(&self) -> Vec<ClientDetails> {
         self.shared.lock().client_details.clone()
     }
 
     /// The tokens seen in `ProxyReq` messages (the per-stream secrets when
-    /// runtimes behave), oldest first.
+    /// runtimes behave), oldest first (the most recent 10,000).
     pub fn proxy_req_tokens(&self) -> Vec<String> {
         self.shared.lock().proxy_req_tokens.clone()
     }

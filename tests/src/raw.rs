@@ -52,6 +52,17 @@ impl RawConnection {
         addr: std::net::SocketAddr,
         alpn: &[&[u8]],
     ) -> Result<RawConnection, Error> {
+        Self::connect_named(engine, addr, "localhost", alpn).await
+    }
+
+    /// Connects to `addr`, verifying `server_name` (also sent as SNI)
+    /// against the engine's CA, offering `alpn`.
+    pub async fn connect_named(
+        engine: &LocalEngine,
+        addr: std::net::SocketAddr,
+        server_name: &str,
+        alpn: &[&[u8]],
+    ) -> Result<RawConnection, Error> {
         let mut roots = RootCertStore::empty();
         for cert in CertificateDer::pem_slice_iter(engine.ca_pem().as_bytes()) {
             let cert = cert.map_err(|e| Error::Tls(e.to_string()))?;
@@ -65,7 +76,8 @@ impl RawConnection {
             .with_no_client_auth();
         config.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
         let tcp = crate::control::tcp(addr).await?;
-        let name = ServerName::try_from("localhost").map_err(|e| Error::Tls(e.to_string()))?;
+        let name =
+            ServerName::try_from(server_name.to_owned()).map_err(|e| Error::Tls(e.to_string()))?;
         let io = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
             .await
@@ -79,6 +91,11 @@ impl RawConnection {
     /// The ALPN protocol the engine selected.
     pub fn alpn(&self) -> Option<Vec<u8>> {
         self.io.get_ref().1.alpn_protocol().map(<[u8]>::to_vec)
+    }
+
+    /// Bytes already read from the engine but not yet consumed as frames.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
     }
 
     /// Sends one message as one frame.

@@ -58,6 +58,7 @@ pub(crate) struct FaultState {
     pub(crate) pause_acks: bool,
     pub(crate) refuse_next: u32,
     pub(crate) delay_next: u32,
+    pub(crate) stall_next: u32,
     pub(crate) delay: Duration,
     pub(crate) announce_with_open: Option<oneshot::Sender<Result<tokio::io::DuplexStream, Error>>>,
 }
@@ -82,7 +83,26 @@ impl Out {
     }
 }
 
+/// How many client details and proxy tokens are remembered (the most
+/// recent ones), so long benchmark runs do not grow without bound.
+pub(crate) const RECORD_LIMIT: usize = 10_000;
+
+fn record<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= RECORD_LIMIT {
+        list.drain(..RECORD_LIMIT / 10);
+    }
+    list.push(item);
+}
+
 impl State {
+    pub(crate) fn record_details(&mut self, details: ClientDetails) {
+        record(&mut self.client_details, details);
+    }
+
+    pub(crate) fn record_proxy_token(&mut self, token: String) {
+        record(&mut self.proxy_req_tokens, token);
+    }
+
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.next += 1;
         self.next

@@ -28,7 +28,9 @@ pub(crate) type ServerTls = tokio_rustls::server::TlsStream<TcpStream>;
 const SETUP_TIMEOUT: Duration = Duration::from_secs(25);
 /// How long the engine waits for the first bytes of the edge client, to
 /// write them in the same write as the `ProxyRsp`.
-const COALESCE_WAIT: Duration = Duration::from_millis(200);
+const COALESCE_WAIT: Duration = Duration::from_millis(500);
+/// Read buffer of each splice direction.
+const COPY_BUFFER: usize = 64 * 1024;
 /// Buffer size of the in-memory pipes handed to tests.
 const DUPLEX_BUFFER: usize = 256 * 1024;
 
@@ -132,18 +134,33 @@ fn announce_inner(
         source_ip: Some(ip_address(source_ip)),
         proxy_endpoint: shared.proxy_endpoint(),
     };
-    let shared = shared.clone();
+    // Forget the stream if nobody waits for it any more (timed out, or the
+    // future was dropped).
+    let forget = Forget {
+        shared: shared.clone(),
+        stream_id,
+    };
     let fut = async move {
+        let _forget = forget;
         match tokio::time::timeout(SETUP_TIMEOUT, rx).await {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err(Error::Closed("the engine dropped the stream".into())),
-            Err(_) => {
-                shared.lock().pending.remove(&stream_id);
-                Err(Error::Timeout)
-            }
+            Err(_) => Err(Error::Timeout),
         }
     };
     Ok((req, channel_tx, fut))
+}
+
+/// Removes a pending stream when dropped (a no-op once it was matched).
+struct Forget {
+    shared: Arc<Shared>,
+    stream_id: String,
+}
+
+impl Drop for Forget {
+    fn drop(&mut self) {
+        self.shared.lock().pending.remove(&self.stream_id);
+    }
 }
 
 /// Asks the runtime owning `tunnel_id` for a stream from `source_ip` and
@@ -216,24 +233,33 @@ pub(crate) async fn on_proxy_req(
         .await;
         return;
     }
-    let pending = {
+    let matched = {
         let mut state = shared.lock();
-        state.proxy_req_tokens.push(token.clone());
+        state.record_proxy_token(token.clone());
         match state.pending.get(&req.stream_id) {
-            Some(p) if !token.is_empty() && p.secret == token => {
-                Ok(state.pending.remove(&req.stream_id))
-            }
+            Some(p) if !token.is_empty() && p.secret == token => Ok(()),
             Some(_) => Err((ErrorCode::Unauthorized, "Invalid stream secret.")),
             None => Err((ErrorCode::InvalidStream, "Unknown stream.")),
         }
     };
-    let pending = match pending {
-        Ok(Some(p)) => p,
-        Ok(None) => return,
-        Err((code, message)) => {
-            refuse_proxy(io, zero_rtt, code, message).await;
-            return;
-        }
+    if let Err((code, message)) = matched {
+        refuse_proxy(io, zero_rtt, code, message).await;
+        return;
+    }
+    let stall = {
+        let mut faults = shared.faults();
+        let stall = faults.stall_next > 0;
+        faults.stall_next = faults.stall_next.saturating_sub(1);
+        stall
+    };
+    if stall {
+        // Fault: hold the connection and never answer; the stream stays
+        // announced, so the runtime's retry can still take it.
+        hold(&shared, io).await;
+        return;
+    }
+    let Some(pending) = shared.lock().pending.remove(&req.stream_id) else {
+        return;
     };
     if pending.refuse {
         let _ = pending
@@ -262,6 +288,21 @@ pub(crate) async fn on_proxy_req(
     };
     if pending.tx.send(Ok(up)).is_err() {
         shared.lock().live.remove(&req.stream_id);
+    }
+}
+
+/// Keeps `io` open, reading and dropping whatever comes, until the peer
+/// closes it or the engine stops.
+async fn hold(shared: &Shared, mut io: ServerTls) {
+    let cancel = shared.run_token();
+    let mut sink = vec![0u8; 4096];
+    loop {
+        tokio::select! {
+            r = io.read(&mut sink) => if matches!(r, Ok(0) | Err(_)) {
+                return;
+            },
+            _ = cancel.cancelled() => return,
+        }
     }
 }
 
@@ -380,12 +421,14 @@ where
         r = opened => matches!(r, Ok(true)),
         _ = cancel.cancelled() => false,
     };
-    let (mut ur, mut uw) = tokio::io::split(io);
-    let (mut er, mut ew) = tokio::io::split(edge);
+    let (ur, mut uw) = tokio::io::split(io);
+    let (er, mut ew) = tokio::io::split(edge);
+    let mut ur = tokio::io::BufReader::with_capacity(COPY_BUFFER, ur);
+    let mut er = tokio::io::BufReader::with_capacity(COPY_BUFFER, er);
     if go_on {
         tokio::select! {
-            _ = tokio::io::copy(&mut er, &mut uw) => {}
-            _ = tokio::io::copy(&mut ur, &mut ew) => {}
+            _ = tokio::io::copy_buf(&mut er, &mut uw) => {}
+            _ = tokio::io::copy_buf(&mut ur, &mut ew) => {}
             _ = cancel.cancelled() => {}
         }
     }

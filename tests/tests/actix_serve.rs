@@ -19,7 +19,7 @@ use hyper::body::Frame;
 use hyper::client::conn::{http1, http2};
 use hyper::{Method, Request, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rstream_actix::StreamInfo;
+use rstream_actix::{KeepAlive, StreamInfo};
 use rstream_core::{Tunnel, TunnelOptions};
 use rstream_testkit::LocalEngine;
 use support::*;
@@ -159,8 +159,32 @@ impl Server {
     }
 }
 
+/// Server settings that differ between tests.
+struct Settings {
+    workers: usize,
+    shutdown_timeout: Duration,
+    keep_alive: KeepAlive,
+    max_connections: usize,
+}
+
+impl Settings {
+    fn workers(workers: usize) -> Self {
+        Settings {
+            workers,
+            shutdown_timeout: GUARD,
+            keep_alive: KeepAlive::default(),
+            max_connections: 25_000,
+        }
+    }
+}
+
 /// A published http tunnel on `engine`, served by `workers` workers.
 async fn start(engine: &LocalEngine, workers: usize) -> Server {
+    start_with(engine, Settings::workers(workers)).await
+}
+
+/// A published http tunnel on `engine`, served with `settings`.
+async fn start_with(engine: &LocalEngine, settings: Settings) -> Server {
     let client = client(engine);
     let control = guard(client.connect()).await.unwrap();
     let tunnel = guard(control.create_tunnel(TunnelOptions::http().publish(true)))
@@ -172,8 +196,10 @@ async fn start(engine: &LocalEngine, workers: usize) -> Server {
         let shared = shared.clone();
         move || app(shared.clone())
     })
-    .workers(workers)
-    .shutdown_timeout(GUARD)
+    .workers(settings.workers)
+    .shutdown_timeout(settings.shutdown_timeout)
+    .keep_alive(settings.keep_alive)
+    .max_connections(settings.max_connections)
     .with_graceful_shutdown(async {
         let _ = stopped.await;
     });
@@ -452,6 +478,86 @@ async fn graceful_shutdown_drains_an_in_flight_request() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn shutdown_closes_idle_keep_alive_connections_at_once() {
+    let engine = engine().await;
+    // No keep-alive timer and a shutdown deadline far beyond the hang
+    // guard: serving ends in time only if the idle connection is closed.
+    let server = start_with(
+        &engine,
+        Settings {
+            shutdown_timeout: Duration::from_secs(600),
+            keep_alive: KeepAlive::Os,
+            ..Settings::workers(2)
+        },
+    )
+    .await;
+    let io = TokioIo::new(edge(&engine, &server, "127.0.0.1").await);
+    let (mut sender, connection) = guard(http1::handshake(io)).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let (status, _) = fetch(&mut sender, get("/hello")).await;
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await.unwrap();
+    // The client sees its connection end.
+    let _ = guard(connection).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_shutdown_deadline_cuts_what_does_not_finish() {
+    let engine = engine().await;
+    let server = start_with(
+        &engine,
+        Settings {
+            shutdown_timeout: Duration::from_millis(300),
+            ..Settings::workers(1)
+        },
+    )
+    .await;
+    // A WebSocket stays in flight until it ends: only the deadline stops it.
+    let mut io = edge(&engine, &server, "127.0.0.1").await;
+    let handshake = "GET /ws HTTP/1.1\r\nHost: app.localhost\r\nUpgrade: websocket\r\n\
+                     Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                     Sec-WebSocket-Version: 13\r\n\r\n";
+    guard(io.write_all(handshake.as_bytes())).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(guard(io.read_u8()).await.unwrap());
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"));
+    server.shutdown().await.unwrap();
+    // The connection was dropped with the worker.
+    let mut rest = Vec::new();
+    let _ = guard(io.read_to_end(&mut rest)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn max_connections_holds_further_streams_back() {
+    let engine = engine().await;
+    let server = start_with(
+        &engine,
+        Settings {
+            max_connections: 1,
+            ..Settings::workers(1)
+        },
+    )
+    .await;
+    let mut first = h1(edge(&engine, &server, "127.0.0.1").await).await;
+    let (status, _) = fetch(&mut first, get("/hello")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let mut second = h1(edge(&engine, &server, "127.0.0.1").await).await;
+    guard(second.ready()).await.unwrap();
+    let answer = tokio::spawn(second.send_request(get("/hello")));
+    // Not served while the first connection is open…
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!answer.is_finished(), "a second connection was served");
+    // …and served once it closes.
+    drop(first);
+    let response = guard(answer).await.unwrap().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_panicking_handler_fails_only_its_request() {
     let engine = engine().await;
     let server = start(&engine, 1).await;
@@ -526,6 +632,109 @@ async fn a_supervised_tunnel_is_served_until_closed() {
     let (status, body) = fetch(&mut sender, get("/whoami")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(field(&body, "peer"), "198.51.100.1");
+    drop(sender);
+    guard(supervised.close()).await;
+    guard(task).await.unwrap().unwrap();
+}
+
+/// A published http tunnel on `engine`, not served yet.
+async fn tunnel(engine: &LocalEngine) -> Tunnel {
+    let control = guard(client(engine).connect()).await.unwrap();
+    guard(control.create_tunnel(TunnelOptions::http().publish(true)))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_that_cannot_start_is_an_error() {
+    let engine = engine().await;
+    let tunnel = tunnel(&engine).await;
+    let serve = rstream_actix::serve(tunnel, || {
+        App::new()
+            .data_factory(|| async { Err::<u32, _>("no database") })
+            .route("/hello", web::get().to(hello))
+    })
+    .workers(2);
+    let result = guard(serve.into_future()).await;
+    assert!(
+        matches!(result, Err(rstream_actix::Error::AppInit { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_factory_that_panics_is_an_error() {
+    let engine = engine().await;
+    let tunnel = tunnel(&engine).await;
+    let broken = true;
+    let serve = rstream_actix::serve(tunnel, move || {
+        assert!(!broken, "the factory fails on purpose");
+        App::new().route("/hello", web::get().to(hello))
+    })
+    .workers(2);
+    let result = guard(serve.into_future()).await;
+    assert!(
+        matches!(result, Err(rstream_actix::Error::WorkerPanicked { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn losing_the_control_channel_ends_serving_with_the_failure() {
+    let engine = engine().await;
+    let server = start(&engine, 1).await;
+    let mut sender = h1(edge(&engine, &server, "127.0.0.1").await).await;
+    let (status, _) = fetch(&mut sender, get("/hello")).await;
+    assert_eq!(status, StatusCode::OK);
+    engine.faults().abort_control_channels();
+    let result = guard(server.task).await.unwrap();
+    assert!(
+        matches!(result, Err(rstream_actix::Error::Accept(_))),
+        "{result:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_supervised_tunnel_keeps_serving_across_a_reconnect() {
+    let engine = engine().await;
+    let client = client(&engine);
+    let supervised = guard(client.supervise(TunnelOptions::http().publish(true)))
+        .await
+        .unwrap();
+    let online_id = |state: &rstream_core::TunnelState| match state {
+        rstream_core::TunnelState::Online { tunnel_id, .. } => Some(tunnel_id.clone()),
+        _ => None,
+    };
+    let first_id = online_id(&supervised.state()).expect("online");
+    let shared = web::Data::new(Shared::default());
+    let task = tokio::spawn(
+        rstream_actix::serve(supervised.clone(), move || app(shared.clone()))
+            .workers(2)
+            .into_future(),
+    );
+
+    engine.faults().abort_control_channels();
+    let mut states = supervised.watch_state();
+    let new_id = guard(async {
+        loop {
+            if let Some(id) = online_id(&states.borrow_and_update()) {
+                if id != first_id {
+                    return id;
+                }
+            }
+            states.changed().await.unwrap();
+        }
+    })
+    .await;
+
+    let io = guard(engine.open_stream(&new_id, "192.0.2.9".parse().unwrap()))
+        .await
+        .unwrap();
+    let mut sender = h1(io).await;
+    let (status, body) = fetch(&mut sender, get("/whoami")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(field(&body, "peer"), "192.0.2.9");
+    assert!(!task.is_finished());
     drop(sender);
     guard(supervised.close()).await;
     guard(task).await.unwrap().unwrap();

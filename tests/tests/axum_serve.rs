@@ -268,3 +268,19 @@ async fn a_supervised_tunnel_is_served_across_an_engine_restart() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_listener_parks_after_an_accept_error() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    // Any error is final, retryable or not: the listener reports itself
+    // closed and serve, given `closed()` as its shutdown signal, returns.
+    for error in [retryable as fn() -> _, terminal] {
+        let server = spawn_axum(
+            Failing::new(tunnel.clone(), 1, error),
+            app_with_addr(),
+            None,
+        );
+        guard(server).await.unwrap().unwrap();
+    }
+}

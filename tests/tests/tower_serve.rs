@@ -264,9 +264,10 @@ async fn shutdown_gives_up_after_the_deadline() {
     let engine = engine().await;
     let (_client, tunnel) = published(&engine).await;
     let host = hostname(&tunnel);
+    let slow = Slow::default();
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(
-        rstream_tower::serve(tunnel.clone(), app(Slow::default()))
+        rstream_tower::serve(tunnel.clone(), app(slow.clone()))
             .shutdown_deadline(Duration::from_millis(300))
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
@@ -275,7 +276,7 @@ async fn shutdown_gives_up_after_the_deadline() {
     );
     let mut http = guard(h1(edge(&engine).await)).await;
     let stuck = tokio::spawn(http.send_request(get_req(&host, "/never")));
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    guard(slow.entered.notified()).await;
     stop.send(()).unwrap();
     guard(server).await.unwrap().unwrap();
     // The aborted request fails instead of hanging.
@@ -404,4 +405,90 @@ async fn a_supervised_tunnel_is_served_across_an_engine_restart() {
         }
     })
     .await;
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_the_next_client_waits_its_turn() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    let host = hostname(&tunnel);
+    tokio::spawn(
+        rstream_tower::serve(tunnel.clone(), app(Slow::default()))
+            .max_connections(1)
+            .into_future(),
+    );
+
+    let mut first = guard(h1(edge(&engine).await)).await;
+    let response = guard(first.send_request(get_req(&host, "/")))
+        .await
+        .unwrap();
+    assert_eq!(guard(body_text(response)).await, "hello");
+
+    // The first connection stays open: the second one is not served yet.
+    let mut second = guard(h1(edge(&engine).await)).await;
+    let waiting = tokio::spawn(second.send_request(get_req(&host, "/")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "served beyond the cap");
+
+    drop(first);
+    let response = guard(waiting).await.unwrap().unwrap();
+    assert_eq!(guard(body_text(response)).await, "hello");
+}
+
+#[tokio::test]
+async fn silent_and_slow_clients_are_cut_off_by_the_header_read_timeout() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    tokio::spawn(
+        rstream_tower::serve(tunnel.clone(), app(Slow::default()))
+            .header_read_timeout(Some(Duration::from_millis(300)))
+            .into_future(),
+    );
+    let source: IpAddr = "127.0.0.1".parse().unwrap();
+
+    // A client that never sends a byte.
+    let mut silent = guard(engine.open_stream(tunnel.id(), source))
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = guard(silent.read_to_end(&mut rest)).await;
+
+    // A client that starts a request and never finishes its headers.
+    let mut slow = guard(engine.open_stream(tunnel.id(), source))
+        .await
+        .unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = guard(slow.read_to_end(&mut rest)).await;
+}
+
+#[tokio::test]
+async fn a_terminal_accept_error_ends_serve_with_that_error() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    let broken = Failing::new(tunnel.clone(), 1, terminal);
+    let result = guard(rstream_tower::serve(broken, app(Slow::default())).into_future()).await;
+    assert!(
+        matches!(result, Err(rstream_core::Error::Closed(_))),
+        "{result:?}"
+    );
+
+    // An error is final even when it says a retry could work: the acceptor
+    // has ended (a plain tunnel whose control channel failed).
+    let failed = Failing::new(tunnel.clone(), 1, retryable);
+    let result = guard(rstream_tower::serve(failed, app(Slow::default())).into_future()).await;
+    assert!(result.is_err_and(|e| e.is_timeout()));
+}
+
+#[tokio::test]
+async fn a_tunnel_whose_control_channel_fails_ends_serve_with_the_failure() {
+    let engine = engine().await;
+    let (_client, tunnel) = published(&engine).await;
+    let serving =
+        tokio::spawn(rstream_tower::serve(tunnel.clone(), app(Slow::default())).into_future());
+    engine.faults().abort_control_channels();
+    let result = guard(serving).await.unwrap();
+    assert!(result.is_err(), "{result:?}");
 }

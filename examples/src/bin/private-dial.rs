@@ -52,5 +52,6 @@ async fn main() -> Result<(), BoxError> {
         println!("sent {line:?}, got {answer:?}");
     }
     tunnel.close().await?;
+    control.close().await?;
     Ok(())
 }

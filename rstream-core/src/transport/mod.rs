@@ -54,7 +54,7 @@ mod proxy;
 mod resolve;
 mod session;
 mod stream;
-mod tls;
+pub(crate) mod tls;
 
 pub use connect::{Connector, DEFAULT_CONNECT_TIMEOUT, TlsConnection};
 pub use proxy::ProxySettings;

@@ -1,6 +1,6 @@
 //! Starts a local rstream engine (a development and test tool, never for
 //! production), prints one JSON line with its addresses, and serves until
-//! Ctrl-C.
+//! Ctrl-C (or SIGTERM).
 //!
 //! ```text
 //! rstream-local-engine [--token T | --no-auth] [--engine-port N] [--edge-port N] [--proxy-endpoint]
@@ -60,7 +60,23 @@ async fn main() -> ExitCode {
         "token": engine.token(),
     });
     println!("{line}");
-    let _ = tokio::signal::ctrl_c().await;
+    stopped().await;
     engine.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn stopped() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }

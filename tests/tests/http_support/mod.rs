@@ -4,7 +4,6 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::convert::Infallible;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -143,14 +142,12 @@ impl<A> Counting<A> {
 }
 
 impl<A: Accept> Accept for Counting<A> {
-    fn accept(&self) -> impl Future<Output = Result<Option<TunnelStream>, Error>> + Send {
-        async move {
-            let next = self.inner.accept().await;
-            if let Ok(Some(_)) = &next {
-                self.accepted.fetch_add(1, Ordering::SeqCst);
-            }
-            next
+    async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
+        let next = self.inner.accept().await;
+        if let Ok(Some(_)) = &next {
+            self.accepted.fetch_add(1, Ordering::SeqCst);
         }
+        next
     }
 }
 
@@ -164,7 +161,8 @@ pub struct Slow {
 }
 
 /// The routes both suites serve: `/` (hello), `/echo` (POST, streamed
-/// back), `/version`, `/slow`, `/ws` (WebSocket echo), `/never`.
+/// back), `/version`, `/slow` (answers when released), `/never` (never
+/// answers), `/ws` (WebSocket echo).
 pub fn app(slow: Slow) -> Router {
     Router::new()
         .route("/", get(|| async { "hello" }))
@@ -190,7 +188,8 @@ pub fn app(slow: Slow) -> Router {
         )
         .route(
             "/never",
-            get(|| async {
+            get(|State(slow): State<Slow>| async move {
+                slow.entered.notify_one();
                 std::future::pending::<()>().await;
                 "unreachable"
             }),
@@ -227,4 +226,44 @@ pub async fn websocket_echo(engine: &LocalEngine, host: &str) {
     let back = socket.next().await.expect("an answer").unwrap();
     assert_eq!(back.into_data().to_vec(), big);
     socket.close(None).await.unwrap();
+}
+
+/// Fails the first `failures` accepts with `error()`, then hands out
+/// `inner`'s streams.
+#[derive(Debug)]
+pub struct Failing<A> {
+    pub inner: A,
+    pub failures: AtomicUsize,
+    pub error: fn() -> Error,
+}
+
+impl<A> Failing<A> {
+    pub fn new(inner: A, failures: usize, error: fn() -> Error) -> Self {
+        Failing {
+            inner,
+            failures: AtomicUsize::new(failures),
+            error,
+        }
+    }
+}
+
+impl<A: Accept> Accept for Failing<A> {
+    async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            return Err((self.error)());
+        }
+        self.inner.accept().await
+    }
+}
+
+/// A failure that says a retry could work (as a failed control channel's).
+pub fn retryable() -> Error {
+    Error::timeout("a test acceptor", std::time::Duration::from_millis(1))
+}
+
+/// A failure for good.
+pub fn terminal() -> Error {
+    Error::Closed("a test acceptor gave up".into())
 }

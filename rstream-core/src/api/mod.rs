@@ -1,0 +1,433 @@
+//! The engine HTTP API: live inventory (tunnels, clients), health, and a
+//! resuming stream of lifecycle events over server-sent events or
+//! WebSocket. Needs the `engine-api` feature.
+//!
+//! An [`EngineApi`] is made from a [`Client`] and uses the same engine,
+//! TLS settings (CA file or PEM, server name, insecure flag, mTLS identity),
+//! proxy and token as the runtime, so whatever connects also lists and
+//! watches.
+//!
+//! ```no_run
+//! # async fn run() -> rstream_core::Result<()> {
+//! use futures_util::StreamExt;
+//! use rstream_core::Client;
+//! use rstream_core::api::{TunnelFilters, WatchOptions};
+//!
+//! let client = Client::from_env()?;
+//! let api = client.engine_api()?;
+//! for tunnel in api.list_tunnels(&TunnelFilters::new().protocol("http"), Some(50)).await? {
+//!     println!("{:?} {:?}", tunnel.id, tunnel.name);
+//! }
+//! let events = api.watch(WatchOptions::new().tunnels(TunnelFilters::new()));
+//! futures_util::pin_mut!(events);
+//! while let Some(event) = events.next().await {
+//!     let event = event?; // only authentication and request errors end the stream
+//!     println!("{} {:?}", event.kind, event.tunnel().and_then(|t| t.id));
+//! }
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+use tokio::sync::OnceCell;
+
+use crate::http::{self, HttpSettings};
+use crate::transport::{Connector, ProxySettings, TlsSettings};
+use crate::{Client, Error, Secret};
+
+mod filters;
+mod items;
+mod sse;
+mod watch;
+mod websocket;
+
+pub use filters::{ClientFilters, TunnelFilters};
+pub use items::{ClientItem, EventKind, Health, InitialState, TunnelItem, WatchEvent};
+pub use watch::{WatchOptions, WatchTransport};
+
+/// Default bound on one inventory or health request.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A client of one engine's HTTP API. Cheap to clone, `Send + Sync`.
+#[derive(Clone)]
+pub struct EngineApi {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// `https://host:port/api`.
+    base: Url,
+    token: Option<Secret>,
+    tls: TlsSettings,
+    proxy: Option<ProxySettings>,
+    route: Route,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+    http: OnceCell<reqwest::Client>,
+    /// Opens the TLS connections of WebSocket watches; built on first use.
+    ws_connector: OnceCell<Connector>,
+}
+
+/// Where requests for the base URL's host really go.
+#[derive(Debug, Clone)]
+enum Route {
+    /// Resolve the host normally.
+    Direct,
+    /// Connect to this address.
+    To(SocketAddr),
+    /// Connect to what this `host:port` resolves to (the URL host is a
+    /// server name override).
+    Lookup(String, u16),
+}
+
+impl fmt::Debug for EngineApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EngineApi")
+            .field("base", &self.inner.base.as_str())
+            .field("token", &self.inner.token)
+            .field("route", &self.inner.route)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client of this engine's HTTP API, with the same TLS settings, proxy
+    /// and token. Needs the `engine-api` feature.
+    pub fn engine_api(&self) -> Result<EngineApi, Error> {
+        EngineApi::new(self)
+    }
+}
+
+impl EngineApi {
+    /// The API of `client`'s engine (`https://<engine>/api`).
+    pub fn new(client: &Client) -> Result<EngineApi, Error> {
+        let inner = client.inner();
+        let name = inner
+            .tls
+            .server_name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
+        let (host, route) = match (name, inner.connect_to) {
+            (Some(name), Some(addr)) => (name.to_owned(), Route::To(addr)),
+            (Some(name), None) => (
+                name.to_owned(),
+                Route::Lookup(inner.host.clone(), inner.port),
+            ),
+            (None, Some(addr)) => (inner.host.clone(), Route::To(addr)),
+            (None, None) => (inner.host.clone(), Route::Direct),
+        };
+        let authority = if host.contains(':') {
+            format!("[{host}]:{}", inner.port)
+        } else {
+            format!("{host}:{}", inner.port)
+        };
+        let base = Url::parse(&format!("https://{authority}/api"))
+            .map_err(|e| Error::config(format!("cannot form the engine API URL: {e}")))?;
+        let mut tls = inner.tls.clone();
+        // The URL host already is the server name.
+        tls.server_name = None;
+        EngineApi::build(Inner {
+            base,
+            token: inner.token.clone(),
+            tls,
+            proxy: inner.proxy.clone(),
+            route,
+            connect_timeout: crate::DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            http: OnceCell::new(),
+            ws_connector: OnceCell::new(),
+        })
+    }
+
+    /// The same API client, talking to the API at `url` instead (such as
+    /// `https://engine-api.example.com/api`); `http://` is accepted for
+    /// tests. TLS settings and token stay.
+    pub fn with_base_url(&self, url: &str) -> Result<EngineApi, Error> {
+        let mut base = Url::parse(url)
+            .map_err(|e| Error::config(format!("invalid engine API URL {url:?}: {e}")))?;
+        if !matches!(base.scheme(), "https" | "http") || base.host_str().is_none() {
+            return Err(Error::config(format!(
+                "invalid engine API URL {url:?}: expected https://host[:port]/api"
+            )));
+        }
+        if base.path().ends_with('/') {
+            let trimmed = base.path().trim_end_matches('/').to_owned();
+            base.set_path(&trimmed);
+        }
+        let inner = &self.inner;
+        EngineApi::build(Inner {
+            base,
+            token: inner.token.clone(),
+            tls: inner.tls.clone(),
+            proxy: inner.proxy.clone(),
+            route: Route::Direct,
+            connect_timeout: inner.connect_timeout,
+            request_timeout: inner.request_timeout,
+            http: OnceCell::new(),
+            ws_connector: OnceCell::new(),
+        })
+    }
+
+    /// The same API client with another bound on each inventory or health
+    /// request (default 15 s). Watches are not bounded.
+    pub fn with_request_timeout(&self, timeout: Duration) -> Result<EngineApi, Error> {
+        let inner = &self.inner;
+        EngineApi::build(Inner {
+            base: inner.base.clone(),
+            token: inner.token.clone(),
+            tls: inner.tls.clone(),
+            proxy: inner.proxy.clone(),
+            route: inner.route.clone(),
+            connect_timeout: inner.connect_timeout,
+            request_timeout: timeout,
+            http: OnceCell::new(),
+            ws_connector: OnceCell::new(),
+        })
+    }
+
+    fn build(inner: Inner) -> Result<EngineApi, Error> {
+        // Build now when no lookup is needed, so that bad TLS settings show
+        // up here rather than on the first request.
+        let resolve = match &inner.route {
+            Route::Direct => Some(None),
+            Route::To(addr) => Some(Some(*addr)),
+            Route::Lookup(..) => None,
+        };
+        if let Some(resolve) = resolve {
+            let client = inner.http_client(resolve)?;
+            let _ = inner.http.set(client);
+        }
+        Ok(EngineApi {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The API base URL, like `https://engine.example.com:443/api`.
+    pub fn base_url(&self) -> &str {
+        self.inner.base.as_str()
+    }
+
+    /// Lists live tunnels matching `filters`, at most `limit` of them.
+    pub async fn list_tunnels(
+        &self,
+        filters: &TunnelFilters,
+        limit: Option<u32>,
+    ) -> Result<Vec<TunnelItem>, Error> {
+        let filters = (*filters != TunnelFilters::default()).then_some(filters);
+        let params = filters::list_params(filters, limit);
+        self.get_json(&["tunnels"], params).await
+    }
+
+    /// Lists connected clients (runtimes) matching `filters`, at most
+    /// `limit` of them.
+    pub async fn list_clients(
+        &self,
+        filters: &ClientFilters,
+        limit: Option<u32>,
+    ) -> Result<Vec<ClientItem>, Error> {
+        let filters = (*filters != ClientFilters::default()).then_some(filters);
+        let params = filters::list_params(filters, limit);
+        self.get_json(&["clients"], params).await
+    }
+
+    /// One live tunnel by id. An unknown id is an [`Error::Http`] with
+    /// status 404.
+    pub async fn get_tunnel(&self, id: &str) -> Result<TunnelItem, Error> {
+        if id.trim().is_empty() {
+            return Err(Error::config("a tunnel id is required"));
+        }
+        self.get_json(&["tunnels", id], None).await
+    }
+
+    /// Whether the engine is alive (`GET /api/health/live`). A non-2xx
+    /// answer is an [`Error::Http`].
+    pub async fn health(&self) -> Result<Health, Error> {
+        self.probe("live").await
+    }
+
+    /// Whether the engine is ready to serve (`GET /api/health/ready`). A
+    /// non-2xx answer is an [`Error::Http`].
+    pub async fn ready(&self) -> Result<Health, Error> {
+        self.probe("ready").await
+    }
+
+    async fn probe(&self, which: &str) -> Result<Health, Error> {
+        let (label, response) = self.get(&["health", which], None).await?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| http::transport_error(&label, e))?;
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok(Health { status, body })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &[&str],
+        params: Option<String>,
+    ) -> Result<T, Error> {
+        let (label, response) = self.get(path, params).await?;
+        http::json(&label, response).await
+    }
+
+    /// A bounded GET whose status was a success.
+    async fn get(
+        &self,
+        path: &[&str],
+        params: Option<String>,
+    ) -> Result<(String, reqwest::Response), Error> {
+        let (label, request) = self.request(path, params).await?;
+        let timeout = self.inner.request_timeout;
+        let response = request.timeout(timeout).send().await.map_err(|e| {
+            match http::transport_error(&label, e) {
+                Error::Timeout { operation, .. } => Error::timeout(operation, timeout),
+                other => other,
+            }
+        })?;
+        let response = http::check_status(&label, response).await?;
+        Ok((label, response))
+    }
+
+    /// A GET request on `base/<path...>` with the token and `params`, and
+    /// its label for errors (`GET /api/tunnels`).
+    pub(crate) async fn request(
+        &self,
+        path: &[&str],
+        params: Option<String>,
+    ) -> Result<(String, reqwest::RequestBuilder), Error> {
+        let url = self.url(path)?;
+        let label = format!("GET {}", url.path());
+        let mut request = self.http().await?.get(url);
+        if let Some(params) = params {
+            request = request.query(&[("params", params)]);
+        }
+        if let Some(token) = &self.inner.token {
+            request = request.bearer_auth(token.expose());
+        }
+        Ok((label, request))
+    }
+
+    /// `base/<path...>`, each segment percent-encoded.
+    pub(crate) fn url(&self, path: &[&str]) -> Result<Url, Error> {
+        let mut url = self.inner.base.clone();
+        url.path_segments_mut()
+            .map_err(|()| Error::config("the engine API URL cannot take a path"))?
+            .pop_if_empty()
+            .extend(path);
+        Ok(url)
+    }
+
+    async fn http(&self) -> Result<&reqwest::Client, Error> {
+        self.inner
+            .http
+            .get_or_try_init(|| async {
+                let addr = match &self.inner.route {
+                    Route::Lookup(host, port) => Some(lookup(host, *port).await?),
+                    Route::To(addr) => Some(*addr),
+                    Route::Direct => None,
+                };
+                self.inner.http_client(addr)
+            })
+            .await
+    }
+}
+
+impl Inner {
+    fn http_client(&self, resolve: Option<SocketAddr>) -> Result<reqwest::Client, Error> {
+        let host = self.base.host_str().unwrap_or_default().to_owned();
+        http::client(&HttpSettings {
+            tls: Some(&self.tls),
+            proxy: self.proxy.as_ref(),
+            resolve: resolve.map(|addr| (host.as_str(), addr)),
+            connect_timeout: Some(self.connect_timeout),
+        })
+    }
+}
+
+async fn lookup(host: &str, port: u16) -> Result<SocketAddr, Error> {
+    tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| Error::io(format!("resolving {host}"), e))?
+        .next()
+        .ok_or_else(|| {
+            Error::io(
+                format!("resolving {host}"),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no address"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_routes() {
+        let client = Client::builder()
+            .engine("engine.example.com:8443")
+            .token("tok_secret")
+            .build()
+            .unwrap();
+        let api = client.engine_api().unwrap();
+        assert_eq!(api.base_url(), "https://engine.example.com:8443/api");
+        assert_eq!(
+            api.url(&["tunnels", "a b/c"]).unwrap().as_str(),
+            "https://engine.example.com:8443/api/tunnels/a%20b%2Fc"
+        );
+        assert!(!format!("{api:?}").contains("tok_secret"));
+
+        let client = Client::builder()
+            .engine("[::1]:7000")
+            .connect_to("127.0.0.1:7000".parse().unwrap())
+            .build()
+            .unwrap();
+        let api = client.engine_api().unwrap();
+        assert_eq!(api.base_url(), "https://[::1]:7000/api");
+        assert!(matches!(api.inner.route, Route::To(_)));
+
+        let client = Client::builder()
+            .engine("127.0.0.1:7000")
+            .server_name("engine.test")
+            .build()
+            .unwrap();
+        let api = client.engine_api().unwrap();
+        assert_eq!(api.base_url(), "https://engine.test:7000/api");
+        assert!(matches!(api.inner.route, Route::Lookup(..)));
+
+        let other = api.with_base_url("http://127.0.0.1:9/api/").unwrap();
+        assert_eq!(
+            other.url(&["sse"]).unwrap().as_str(),
+            "http://127.0.0.1:9/api/sse"
+        );
+        assert!(api.with_base_url("ftp://x/api").is_err());
+        assert!(api.with_base_url("not a url").is_err());
+    }
+
+    #[test]
+    fn bad_ca_fails_at_construction() {
+        let client = Client::builder()
+            .engine("engine.example.com")
+            .ca_pem("not a certificate")
+            .build();
+        // The runtime already refuses it; the API never sees it.
+        assert!(client.is_err());
+    }
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<EngineApi>();
+        check::<TunnelFilters>();
+        check::<ClientFilters>();
+        check::<TunnelItem>();
+        check::<ClientItem>();
+        check::<WatchEvent>();
+        check::<WatchOptions>();
+    }
+}
