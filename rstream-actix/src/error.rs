@@ -4,10 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The tunnel ended on a failure: accepting failed with an error that
-    /// retrying does not cure, or the tunnel ended right after a failure
-    /// (its control channel was lost). Streams accepted before it were
-    /// drained first. A supervised tunnel survives such failures.
+    /// The tunnel ended on a failure (for a plain tunnel, its control
+    /// channel was lost; for a supervised one, it gave up on bad
+    /// credentials). Streams accepted before it were drained first.
     #[error("the tunnel stopped on a failure: {0}")]
     Accept(#[source] rstream_core::Error),
     /// A worker thread could not be started; the system refused a new thread.

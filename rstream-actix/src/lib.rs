@@ -41,8 +41,9 @@
 //! and `App` state need not be `Send` (share state across workers with
 //! `web::Data` created outside the factory, as with `HttpServer`). The
 //! awaiting task accepts streams from the tunnel and hands each, through a
-//! channel, to the worker with the fewest open connections. Accept errors that retrying may cure are
-//! retried after a short pause; the future ends when the tunnel closes.
+//! channel, to the worker with the fewest open connections. The future ends when the tunnel closes
+//! (`Ok`) or fails (`Error::Accept`: by the [`Accept`](rstream_core::Accept) contract an accept
+//! error is final; serve a supervised tunnel to ride over engine failures).
 //!
 //! Every stream speaks HTTP/1.1 (with keep-alive) or, when it opens with the
 //! HTTP/2 connection preface, HTTP/2 with prior knowledge. WebSockets work

@@ -20,10 +20,6 @@ use crate::worker::{self, Settings};
 
 type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Backoff after a retryable accept error, doubled up to the maximum.
-const RETRY_FIRST: Duration = Duration::from_millis(50);
-const RETRY_MAX: Duration = Duration::from_secs(2);
-
 /// Serves the `App` built by `factory` on every stream that `acceptor`
 /// accepts, until the tunnel closes or the graceful shutdown signal fires.
 ///
@@ -259,9 +255,6 @@ async fn accept_loop<A: Accept>(
     dispatcher: &mut Dispatcher,
     mut signal: Signal,
 ) -> Result<(), Error> {
-    let mut retry = RETRY_FIRST;
-    // The failure that a retry answered with the end of the tunnel.
-    let mut failure = None;
     loop {
         let accepted = tokio::select! {
             biased;
@@ -270,8 +263,6 @@ async fn accept_loop<A: Accept>(
         };
         match accepted {
             Ok(Some(stream)) => {
-                retry = RETRY_FIRST;
-                failure = None;
                 tokio::select! {
                     biased;
                     () = &mut signal => return Ok(()),
@@ -281,20 +272,11 @@ async fn accept_loop<A: Accept>(
                     },
                 }
             }
-            Ok(None) | Err(rstream_core::Error::Closed(_)) => {
+            Ok(None) => {
                 tracing::debug!("tunnel closed; stopping");
-                return failure.map_or(Ok(()), |err| Err(Error::Accept(err)));
+                return Ok(());
             }
-            Err(err) if err.is_retryable() => {
-                tracing::warn!(error = %err, retry_in = ?retry, "accept failed; retrying");
-                tokio::select! {
-                    biased;
-                    () = &mut signal => return Ok(()),
-                    () = tokio::time::sleep(retry) => {}
-                }
-                retry = (retry * 2).min(RETRY_MAX);
-                failure = Some(err);
-            }
+            // By the `Accept` contract an error is final, retryable or not.
             Err(err) => return Err(Error::Accept(err)),
         }
     }
