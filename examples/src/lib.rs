@@ -11,7 +11,7 @@ use std::error::Error;
 
 use rstream_core::Client;
 use rstream_core::config::{self, ConfigOptions};
-use rstream_testkit::LocalEngine;
+use rstream_local_engine::LocalEngine;
 
 /// The error type of the examples' `main`.
 pub type BoxError = Box<dyn Error + Send + Sync>;

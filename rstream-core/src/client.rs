@@ -512,3 +512,11 @@ mod tests {
         }
     }
 }
+
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Client>();
+    send_sync::<ClientBuilder>();
+    let _ = <Client as Clone>::clone;
+};

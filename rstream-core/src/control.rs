@@ -757,3 +757,10 @@ pub fn fuzz_handle_frames(data: &[u8]) {
         }
     });
 }
+
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<ControlChannel>();
+    let _ = <ControlChannel as Clone>::clone;
+};

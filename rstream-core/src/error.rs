@@ -262,3 +262,9 @@ mod tests {
         assert!(Error::engine(4242, "x").to_string().contains("code 4242"));
     }
 }
+
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Error>();
+};

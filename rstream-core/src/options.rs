@@ -518,3 +518,9 @@ mod tests {
         assert_eq!(forwarding_address(&legacy), "https://old.example.com");
     }
 }
+
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<TunnelOptions>();
+};

@@ -106,3 +106,11 @@ impl AsyncWrite for TunnelStream {
         Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
+
+// Compile-time checks: streams move between tasks and are tokio I/O objects.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    fn io<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static>() {}
+    send_sync::<StreamInfo>();
+    io::<TunnelStream>();
+};

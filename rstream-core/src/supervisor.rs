@@ -440,3 +440,10 @@ mod tests {
         assert!(!should_retry(&Error::config("bad")));
     }
 }
+
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<SupervisedTunnel>();
+    let _ = <SupervisedTunnel as Clone>::clone;
+};

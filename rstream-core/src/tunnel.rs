@@ -259,3 +259,10 @@ impl Accept for Tunnel {
         Tunnel::accept(self)
     }
 }
+
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Tunnel>();
+    let _ = <Tunnel as Clone>::clone;
+};

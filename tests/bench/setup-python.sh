@@ -3,7 +3,7 @@
 # Python row of rstream-bench:
 #
 #   tests/bench/setup-python.sh [DIR]     (DIR defaults to target/bench-venv)
-#   cargo run --release -p rstream-testkit --bin rstream-bench -- --python DIR/bin/python
+#   cargo run --release -p rstream-bench -- --python DIR/bin/python
 set -eu
 dir="${1:-target/bench-venv}"
 python="${PYTHON:-python3}"

@@ -17,7 +17,7 @@ if ! "$VENV/bin/python" -c 'import importlib.metadata as m, sys; sys.exit(m.vers
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$SDK"
 fi
 
-cargo build --locked -p rstream-testkit --bin rstream-local-engine --bin rstream-interop-peer
+cargo build --locked -p rstream-local-engine -p rstream-interop-peer
 BIN="target/debug/rstream-local-engine"
 PEER="target/debug/rstream-interop-peer"
 

@@ -7,7 +7,7 @@ both through the local engine.
 - our Rust runtime dials a private tunnel owned by the Python SDK, the same
   four ways.
 
-The Rust side is the `rstream-interop-peer` binary of rstream-testkit. The
+The Rust side is the `rstream-interop-peer` binary (package rstream-interop-peer, tests/interop). The
 engine's CA must be trusted through SSL_CERT_FILE (both sides honour it).
 
     python tests/interop/runtime_interop.py --engine HOST:PORT --token TOKEN --peer PATH

@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use rstream_core::api::{EventKind, TunnelFilters, WatchOptions};
 use rstream_core::{Client, TunnelOptions};
-use rstream_testkit::LocalEngine;
+use rstream_local_engine::LocalEngine;
 
 /// How many tunnels the demo task creates and closes.
 const DEMO_TUNNELS: usize = 3;

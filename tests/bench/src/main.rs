@@ -1,0 +1,131 @@
+//! `rstream-bench`: serving through a tunnel, side by side with the direct
+//! baselines, in one run on one machine.
+//!
+//! ```text
+//! cargo run --release -p rstream-bench -- [--quick] [--json FILE] [--python PATH] [--only a,b]
+//! ```
+//!
+//! A local engine runs in this process, next to the load generator (a hyper
+//! client). The serving side of the HTTP scenarios runs in a child process
+//! (this same program, `rstream-bench serve ...`) so that its CPU time and
+//! memory can be read from `/proc`. Absolute numbers depend on the machine;
+//! the ratios are what to compare.
+
+mod bulk;
+mod load;
+mod report;
+mod scenarios;
+mod serve;
+mod tls;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Any error, boxed.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Command-line options of a benchmark run.
+#[derive(Debug, Default)]
+pub(crate) struct Options {
+    pub(crate) quick: bool,
+    pub(crate) json: Option<PathBuf>,
+    pub(crate) python: Option<PathBuf>,
+    pub(crate) only: Option<Vec<String>>,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Options, BoxError> {
+        let mut out = Options::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let mut value = || {
+                it.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{arg} needs a value"))
+            };
+            match arg.as_str() {
+                "--quick" => out.quick = true,
+                "--json" => out.json = Some(value()?.into()),
+                "--python" => out.python = Some(value()?.into()),
+                "--only" => {
+                    out.only = Some(value()?.split(',').map(|s| s.trim().to_owned()).collect())
+                }
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                other => return Err(format!("unknown argument {other}\n{USAGE}").into()),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the scenario group `name` is selected.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.only
+            .as_ref()
+            .is_none_or(|only| only.iter().any(|o| o == name))
+    }
+
+    /// Warm-up before each measurement.
+    pub(crate) fn warmup(&self) -> Duration {
+        if self.quick {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(1)
+        }
+    }
+
+    /// Length of each measurement.
+    pub(crate) fn duration(&self) -> Duration {
+        if self.quick {
+            Duration::from_millis(1200)
+        } else {
+            Duration::from_secs(5)
+        }
+    }
+}
+
+const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS]
+  --quick        short runs (under a minute in all)
+  --json FILE    also write the results as JSON
+  --python PATH  a Python interpreter with rstreamlabs-rstream installed
+                 (see tests/bench/setup-python.sh); adds the Python SDK row
+  --only GROUPS  comma-separated subset of: http, actix, resumption, python,
+                 bulk, memory";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("serve") && args.iter().any(|a| a == "actix-direct")
+    {
+        // actix-web's HttpServer runs on actix's own runtime.
+        let result = serve::ServeArgs::parse(&args[1..]).and_then(|a| {
+            actix_rt::System::new().block_on(async move { serve::serve_actix_direct(a).await })
+        });
+        if let Err(e) = result {
+            eprintln!("rstream-bench: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rstream-bench: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let result = if args.first().map(String::as_str) == Some("serve") {
+        serve::ServeArgs::parse(&args[1..])
+            .and_then(|a| runtime.block_on(async move { serve::serve_main(a).await }))
+    } else {
+        Options::parse(&args).and_then(|o| runtime.block_on(scenarios::run(o)))
+    };
+    if let Err(e) = result {
+        eprintln!("rstream-bench: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,751 @@
+//! The scenarios, run one after the other against one local engine.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rstream_core::Client;
+use rstream_local_engine::LocalEngine;
+use rustls::ClientConfig;
+
+use crate::load::{self, Outcome, Spec, Target};
+use crate::report::{Goal, Row};
+use crate::serve::Server;
+use crate::tls::{SelfSigned, client_config, self_signed};
+use crate::{BoxError, Options, bulk};
+
+/// Concurrent connections of the throughput scenarios.
+const CONNECTIONS: usize = 64;
+/// Idle connections opened for the memory scenario.
+const IDLE_CONNECTIONS: usize = 1000;
+const TOKEN: &str = "tok_bench";
+const PYTHON_APP: &str = include_str!("../asgi_app.py");
+
+/// Everything the scenarios share.
+struct Bench {
+    opts: Options,
+    engine: LocalEngine,
+    exe: PathBuf,
+    dir: PathBuf,
+    cert: SelfSigned,
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    direct_tls: Arc<ClientConfig>,
+    rows: Vec<Row>,
+    counter: usize,
+}
+
+/// One load run against a serving process: the outcome and the serving
+/// side's CPU time per request over the measured window.
+struct Measured {
+    outcome: Outcome,
+    cpu_us_per_req: f64,
+}
+
+pub(crate) async fn run(opts: Options) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let engine = LocalEngine::builder().token(TOKEN).start().await?;
+    let dir = std::env::temp_dir().join(format!("rstream-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cert = self_signed()?;
+    let cert_file = dir.join("direct-cert.pem");
+    let key_file = dir.join("direct-key.pem");
+    std::fs::write(&cert_file, &cert.cert_pem)?;
+    std::fs::write(&key_file, &cert.key_pem)?;
+    let direct_tls = client_config(&cert.cert_pem, &[b"http/1.1"])?;
+    let mut bench = Bench {
+        opts,
+        engine,
+        exe: std::env::current_exe()?,
+        dir,
+        cert,
+        cert_file,
+        key_file,
+        direct_tls,
+        rows: Vec::new(),
+        counter: 0,
+    };
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "rstream-bench: {} mode, {cores} cores, {} s warm-up + {} s per measurement",
+        if bench.opts.quick { "quick" } else { "full" },
+        bench.opts.warmup().as_secs_f64(),
+        bench.opts.duration().as_secs_f64()
+    );
+
+    let result = bench.all().await;
+    bench.engine.shutdown().await;
+    let _ = std::fs::remove_dir_all(&bench.dir);
+    result?;
+
+    println!();
+    print!("{}", crate::report::table(&bench.rows));
+    println!("\n(total {:.0} s)", started.elapsed().as_secs_f64());
+    if let Some(path) = &bench.opts.json {
+        let text = serde_json::to_string_pretty(&crate::report::json(&bench.rows))?;
+        std::fs::write(path, text + "\n")?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+impl Bench {
+    async fn all(&mut self) -> Result<(), BoxError> {
+        // A group that fails is reported and left out; the others still run.
+        let report = |group: &str, result: Result<(), BoxError>| {
+            if let Err(e) = result {
+                println!("  {group}: failed, left out of the table: {e}");
+            }
+        };
+        if self.opts.wants("http") {
+            report("http", self.http().await);
+        }
+        if self.opts.wants("actix") {
+            report("actix", self.actix().await);
+        }
+        if self.opts.wants("resumption") {
+            report("resumption", self.resumption().await);
+        }
+        if self.opts.wants("python") {
+            report("python", self.python().await);
+        }
+        if self.opts.wants("bulk") {
+            report("bulk", self.bulk().await);
+        }
+        if self.opts.wants("memory") {
+            report("memory", self.memory().await);
+        }
+        Ok(())
+    }
+
+    fn spec(&self, connections: usize, close: bool, record_latency: bool) -> Spec {
+        Spec {
+            connections,
+            warmup: self.opts.warmup(),
+            duration: self.opts.duration(),
+            close,
+            record_latency,
+            rate: None,
+        }
+    }
+
+    /// `spec` at a fixed offered load: half of what the slower of two
+    /// servers managed flat out, so both run at the same request rate.
+    fn paced(spec: Spec, a: &Measured, b: &Measured) -> Spec {
+        let rate = a.outcome.rate().min(b.outcome.rate()) * 0.5;
+        Spec {
+            rate: Some(rate.max(50.0)),
+            ..spec
+        }
+    }
+
+    fn client(&self) -> Result<Client, BoxError> {
+        Ok(Client::builder()
+            .engine(self.engine.engine_address())
+            .token(TOKEN)
+            .ca_pem(self.engine.ca_pem())
+            .build()?)
+    }
+
+    /// A serving child running the Router over direct TLS.
+    async fn spawn_direct(&self) -> Result<(Server, Target), BoxError> {
+        let args = [
+            "serve",
+            "--mode",
+            "direct",
+            "--cert",
+            path_str(&self.cert_file)?,
+            "--key",
+            path_str(&self.key_file)?,
+        ]
+        .map(String::from);
+        let server = Server::spawn(&self.exe, &args, &[]).await?;
+        let addr: SocketAddr = server.ready.parse()?;
+        Ok((server, Target::tls(addr, self.direct_tls.clone())))
+    }
+
+    /// A serving child behind a published tunnel: `mode` is `tunnel`
+    /// (in-process axum) or `forward` (`forward_to` a loopback axum).
+    async fn spawn_tunnel(
+        &mut self,
+        mode: &str,
+        resumption: bool,
+    ) -> Result<(Server, Target), BoxError> {
+        self.counter += 1;
+        let mut args = vec![
+            "serve".to_owned(),
+            "--mode".to_owned(),
+            mode.to_owned(),
+            "--engine".to_owned(),
+            self.engine.engine_address(),
+            "--token".to_owned(),
+            TOKEN.to_owned(),
+            "--ca".to_owned(),
+            path_str(self.engine.ca_file())?.to_owned(),
+            "--name".to_owned(),
+            format!("bench-{mode}-{}", self.counter),
+        ];
+        if !resumption {
+            args.push("--no-resumption".to_owned());
+        }
+        let server = Server::spawn(&self.exe, &args, &[]).await?;
+        let target = self.edge_target(&server.ready);
+        Ok((server, target))
+    }
+
+    /// The edge, with `Host` naming the tunnel's hostname.
+    fn edge_target(&self, forwarding: &str) -> Target {
+        let host = forwarding
+            .trim_start_matches("https://")
+            .trim_start_matches("http://");
+        let host = host.split(':').next().unwrap_or(host);
+        let edge = self.engine.edge_addr();
+        Target::plain(edge, format!("{host}:{}", edge.port()))
+    }
+
+    /// Runs `spec` against `target`, reading the server's CPU time around
+    /// the measured window.
+    async fn measure(&self, server: &Server, target: &Target, spec: Spec) -> Measured {
+        let mut marks = Vec::with_capacity(2);
+        let outcome = load::run(target, spec, || marks.push(server.cpu_seconds())).await;
+        let cpu = match (marks.first(), marks.get(1)) {
+            (Some(Some(a)), Some(Some(b))) => b - a,
+            _ => f64::NAN,
+        };
+        let cpu_us_per_req = cpu * 1e6 / outcome.requests.max(1) as f64;
+        Measured {
+            outcome,
+            cpu_us_per_req,
+        }
+    }
+
+    fn log(&self, what: &str, m: &Measured) {
+        let o = &m.outcome;
+        println!(
+            "  {what:<34} {:>9.0} req/s  {:>7.1} us CPU/req  errors {}{}",
+            o.rate(),
+            m.cpu_us_per_req,
+            o.errors,
+            if o.latencies_us.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "  p50 {:.3} ms  p99 {:.3} ms",
+                    o.quantile_ms(0.5),
+                    o.quantile_ms(0.99)
+                )
+            }
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &mut self,
+        name: &str,
+        metric: &str,
+        unit: &str,
+        value_name: &str,
+        value: f64,
+        baseline_name: &str,
+        baseline_value: f64,
+        goal: Goal,
+    ) {
+        self.rows.push(Row {
+            name: name.into(),
+            metric: metric.into(),
+            unit: unit.into(),
+            value_name: value_name.into(),
+            value,
+            baseline_name: baseline_name.into(),
+            baseline_value,
+            goal,
+        });
+    }
+
+    /// keepalive, new_stream, latency and app_cpu for the Router served over
+    /// direct TLS, in-process over a tunnel, and with `forward_to`.
+    async fn http(&mut self) -> Result<(), BoxError> {
+        println!("http: keep-alive, Connection: close and latency");
+        let keepalive = self.spec(CONNECTIONS, false, false);
+        let close = self.spec(CONNECTIONS, true, false);
+        let latency = self.spec(1, false, true);
+
+        let (direct, direct_target) = self.spawn_direct().await?;
+        let (tunnel, tunnel_target) = self.spawn_tunnel("tunnel", true).await?;
+        let (forward, forward_target) = self.spawn_tunnel("forward", true).await?;
+        let (ds, dt) = (&direct, &direct_target);
+        let (ts, tt) = (&tunnel, &tunnel_target);
+        let (fs, ft) = (&forward, &forward_target);
+
+        let d_ka = self.measure(ds, dt, keepalive).await;
+        self.log("direct TLS, keep-alive", &d_ka);
+        let t_ka = self.measure(ts, tt, keepalive).await;
+        self.log("tunnel, keep-alive", &t_ka);
+        let f_ka = self.measure(fs, ft, keepalive).await;
+        self.log("forward_to, keep-alive", &f_ka);
+        let d_ns = self.measure(ds, dt, close).await;
+        self.log("direct TLS, Connection: close", &d_ns);
+        let t_ns = self.measure(ts, tt, close).await;
+        self.log("tunnel, Connection: close", &t_ns);
+        let f_ns = self.measure(fs, ft, close).await;
+        self.log("forward_to, Connection: close", &f_ns);
+        let d_lat = self.measure(ds, dt, latency).await;
+        self.log("direct TLS, latency (1 conn)", &d_lat);
+        let t_lat = self.measure(ts, tt, latency).await;
+        self.log("tunnel, latency (1 conn)", &t_lat);
+
+        // Serving-side CPU at the same offered load on both sides, so that
+        // neither gets the batching a busier server enjoys.
+        let ka_paced = Self::paced(keepalive, &t_ka, &d_ka);
+        let d_ka_cpu = self.measure(ds, dt, ka_paced).await;
+        self.log("direct TLS, keep-alive, paced", &d_ka_cpu);
+        let t_ka_cpu = self.measure(ts, tt, ka_paced).await;
+        self.log("tunnel, keep-alive, paced", &t_ka_cpu);
+        let f_ka_cpu = self.measure(fs, ft, ka_paced).await;
+        self.log("forward_to, keep-alive, paced", &f_ka_cpu);
+        let ns_paced = Self::paced(close, &t_ns, &d_ns);
+        let d_ns_cpu = self.measure(ds, dt, ns_paced).await;
+        self.log("direct TLS, close, paced", &d_ns_cpu);
+        let t_ns_cpu = self.measure(ts, tt, ns_paced).await;
+        self.log("tunnel, close, paced", &t_ns_cpu);
+        direct.stop().await;
+        tunnel.stop().await;
+        forward.stop().await;
+
+        let rps = "req/s";
+        let (t, d, f) = ("tunnel", "direct TLS", "forward_to");
+        let (tk, dk, fk) = (
+            t_ka.outcome.rate(),
+            d_ka.outcome.rate(),
+            f_ka.outcome.rate(),
+        );
+        let (tn, dn, fn_) = (
+            t_ns.outcome.rate(),
+            d_ns.outcome.rate(),
+            f_ns.outcome.rate(),
+        );
+        let at_least = Goal::RatioAtLeast;
+        self.row("keepalive", "throughput", rps, t, tk, d, dk, at_least(0.8));
+        self.row(
+            "keepalive_forward_to",
+            "throughput",
+            rps,
+            t,
+            tk,
+            f,
+            fk,
+            at_least(1.3),
+        );
+        self.row("new_stream", "throughput", rps, t, tn, d, dn, Goal::None);
+        self.row(
+            "new_stream_forward_to",
+            "throughput",
+            rps,
+            t,
+            tn,
+            f,
+            fn_,
+            Goal::None,
+        );
+        let p = |m: &Measured, q| m.outcome.quantile_ms(q);
+        let diff = Goal::DiffAtMost;
+        self.row(
+            "latency_p50",
+            "p50",
+            "ms",
+            t,
+            p(&t_lat, 0.5),
+            d,
+            p(&d_lat, 0.5),
+            diff(1.0),
+        );
+        self.row(
+            "latency_p99",
+            "p99",
+            "ms",
+            t,
+            p(&t_lat, 0.99),
+            d,
+            p(&d_lat, 0.99),
+            diff(1.0),
+        );
+        let us = "us/req";
+        let (tc, dc) = (t_ka_cpu.cpu_us_per_req, d_ka_cpu.cpu_us_per_req);
+        self.row(
+            "app_cpu_keepalive",
+            "server CPU",
+            us,
+            t,
+            tc,
+            d,
+            dc,
+            Goal::RatioAtMost(1.1),
+        );
+        let fc = f_ka_cpu.cpu_us_per_req;
+        self.row(
+            "app_cpu_keepalive_forward_to",
+            "server CPU",
+            us,
+            t,
+            tc,
+            f,
+            fc,
+            Goal::None,
+        );
+        let (tc, dc) = (t_ns_cpu.cpu_us_per_req, d_ns_cpu.cpu_us_per_req);
+        self.row(
+            "app_cpu_new_stream",
+            "server CPU",
+            us,
+            t,
+            tc,
+            d,
+            dc,
+            Goal::RatioAtMost(1.1),
+        );
+        Ok(())
+    }
+
+    /// actix-web over a tunnel (rstream-actix) vs actix-web's `HttpServer`
+    /// over direct TLS: keep-alive and `Connection: close`.
+    async fn actix(&mut self) -> Result<(), BoxError> {
+        println!("actix: keep-alive and Connection: close");
+        let keepalive = self.spec(CONNECTIONS, false, false);
+        let close = self.spec(CONNECTIONS, true, false);
+        let args = [
+            "serve",
+            "--mode",
+            "actix-direct",
+            "--cert",
+            path_str(&self.cert_file)?,
+            "--key",
+            path_str(&self.key_file)?,
+        ]
+        .map(String::from);
+        let direct = Server::spawn(&self.exe, &args, &[]).await?;
+        let addr: SocketAddr = direct.ready.parse()?;
+        let dt = &Target::tls(addr, self.direct_tls.clone());
+        let ds = &direct;
+        let (tunnel, tunnel_target) = self.spawn_tunnel("actix-tunnel", true).await?;
+        let (ts, tt) = (&tunnel, &tunnel_target);
+        let d_ka = self.measure(ds, dt, keepalive).await;
+        self.log("actix HttpServer TLS, keep-alive", &d_ka);
+        let t_ka = self.measure(ts, tt, keepalive).await;
+        self.log("actix tunnel, keep-alive", &t_ka);
+        let d_ns = self.measure(ds, dt, close).await;
+        self.log("actix HttpServer TLS, close", &d_ns);
+        let t_ns = self.measure(ts, tt, close).await;
+        self.log("actix tunnel, close", &t_ns);
+        let paced = Self::paced(keepalive, &t_ka, &d_ka);
+        let d_cpu = self.measure(ds, dt, paced).await;
+        self.log("actix HttpServer TLS, paced", &d_cpu);
+        let t_cpu = self.measure(ts, tt, paced).await;
+        self.log("actix tunnel, paced", &t_cpu);
+        direct.stop().await;
+        tunnel.stop().await;
+
+        let (t, d) = ("actix tunnel", "actix TLS");
+        let (a, b) = (t_ka.outcome.rate(), d_ka.outcome.rate());
+        self.row(
+            "actix_keepalive",
+            "throughput",
+            "req/s",
+            t,
+            a,
+            d,
+            b,
+            Goal::RatioAtLeast(0.8),
+        );
+        let (a, b) = (t_ns.outcome.rate(), d_ns.outcome.rate());
+        self.row(
+            "actix_new_stream",
+            "throughput",
+            "req/s",
+            t,
+            a,
+            d,
+            b,
+            Goal::None,
+        );
+        let (a, b) = (t_cpu.cpu_us_per_req, d_cpu.cpu_us_per_req);
+        self.row(
+            "actix_app_cpu_keepalive",
+            "server CPU",
+            "us/req",
+            t,
+            a,
+            d,
+            b,
+            Goal::RatioAtMost(1.1),
+        );
+        Ok(())
+    }
+
+    /// new_stream through the tunnel with TLS session resumption to the
+    /// engine on (the default) and off.
+    async fn resumption(&mut self) -> Result<(), BoxError> {
+        println!("resumption: new_stream with and without TLS session resumption");
+        let [(seq, seq_total), (burst, burst_total)] = self.probe_resumption().await?;
+        println!(
+            "  TLS handshakes to the engine resumed: {seq}/{seq_total} one after the other, \
+             {burst}/{burst_total} in a concurrent burst"
+        );
+        let (default_burst, default_total) = self.probe_default_store().await?;
+        println!(
+            "  (with rustls' default session store: {default_burst}/{default_total} in the same burst)"
+        );
+        let close = self.spec(CONNECTIONS, true, false);
+        let (server, target) = self.spawn_tunnel("tunnel", true).await?;
+        let on = self.measure(&server, &target, close).await;
+        self.log("tunnel, resumption on", &on);
+        server.stop().await;
+        let (server, target) = self.spawn_tunnel("tunnel", false).await?;
+        let off = self.measure(&server, &target, close).await;
+        self.log("tunnel, resumption off", &off);
+        server.stop().await;
+        let (a, b) = (on.outcome.rate(), off.outcome.rate());
+        self.row(
+            "new_stream_resumption",
+            "throughput",
+            "req/s",
+            "resumption on",
+            a,
+            "resumption off",
+            b,
+            Goal::RatioAtLeast(2.0),
+        );
+        let (a, b) = (on.cpu_us_per_req, off.cpu_us_per_req);
+        self.row(
+            "app_cpu_resumption",
+            "server CPU",
+            "us/req",
+            "resumption on",
+            a,
+            "resumption off",
+            b,
+            Goal::None,
+        );
+        Ok(())
+    }
+
+    /// Opens TLS connections to the engine through one connector, as the
+    /// runtime does for its streams: first one after the other, then a
+    /// burst of concurrent ones. Returns how many of each were resumed.
+    async fn probe_resumption(&self) -> Result<[(usize, usize); 2], BoxError> {
+        use rstream_core::transport::{ALPN_RSTRM, Connector, TlsSettings};
+        let settings = TlsSettings {
+            ca_pem: Some(self.engine.ca_pem()),
+            ..TlsSettings::default()
+        };
+        let connector = Connector::new(&settings, None, vec![ALPN_RSTRM.to_vec()])?;
+        let port = self.engine.engine_addr().port();
+        let one = |connector: Connector| async move {
+            use tokio::io::AsyncReadExt;
+            let mut conn = connector.connect("localhost", port, None).await?;
+            let resumed = conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            // Session tickets arrive after the handshake: read for a moment
+            // so that rustls stores them.
+            let mut byte = [0u8; 1];
+            let _ = tokio::time::timeout(Duration::from_millis(50), conn.read(&mut byte)).await;
+            Ok::<_, BoxError>(resumed)
+        };
+        let sequential = 40;
+        let mut seq_resumed = 0;
+        for _ in 0..sequential {
+            seq_resumed += usize::from(one(connector.clone()).await?);
+        }
+        let burst = 32;
+        let tasks: Vec<_> = (0..burst)
+            .map(|_| tokio::spawn(one(connector.clone())))
+            .collect();
+        let mut burst_resumed = 0;
+        for task in tasks {
+            burst_resumed += usize::from(task.await??);
+        }
+        Ok([(seq_resumed, sequential), (burst_resumed, burst)])
+    }
+
+    /// The same burst with rustls' default session store (8 tickets per
+    /// server), for comparison.
+    async fn probe_default_store(&self) -> Result<(usize, usize), BoxError> {
+        let config = client_config(
+            &self.engine.ca_pem(),
+            &[rstream_core::transport::ALPN_RSTRM],
+        )?;
+        let addr = self.engine.engine_addr();
+        let one = |config: Arc<ClientConfig>| async move {
+            use tokio::io::AsyncReadExt;
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            let name = rustls::pki_types::ServerName::try_from("localhost")?;
+            let mut conn = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await?;
+            let resumed = conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            let mut byte = [0u8; 1];
+            let _ = tokio::time::timeout(Duration::from_millis(50), conn.read(&mut byte)).await;
+            Ok::<_, BoxError>(resumed)
+        };
+        for _ in 0..40 {
+            one(config.clone()).await?;
+        }
+        let burst = 32;
+        let tasks: Vec<_> = (0..burst)
+            .map(|_| tokio::spawn(one(config.clone())))
+            .collect();
+        let mut resumed = 0;
+        for task in tasks {
+            resumed += usize::from(task.await??);
+        }
+        Ok((resumed, burst))
+    }
+
+    /// new_stream with the official Python SDK's ASGI helper behind the
+    /// same engine, against the Rust tunnel.
+    async fn python(&mut self) -> Result<(), BoxError> {
+        let Some(python) = self.opts.python.clone() else {
+            println!("python: skipped (no --python given)");
+            return Ok(());
+        };
+        println!("python: new_stream, official Python SDK (ASGI helper) vs Rust");
+        let script = self.dir.join("asgi_app.py");
+        std::fs::write(&script, PYTHON_APP)?;
+        self.counter += 1;
+        let envs = [
+            ("RSTREAM_ENGINE", self.engine.engine_address()),
+            ("RSTREAM_AUTHENTICATION_TOKEN", TOKEN.to_owned()),
+            ("BENCH_CA_FILE", path_str(self.engine.ca_file())?.to_owned()),
+            (
+                "BENCH_TUNNEL_NAME",
+                format!("bench-python-{}", self.counter),
+            ),
+            ("BENCH_BODY", crate::serve::BODY.to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v));
+        let args = [path_str(&script)?.to_owned()];
+        let close = self.spec(CONNECTIONS, true, false);
+        let server = Server::spawn(&python, &args, &envs).await?;
+        let target = self.edge_target(&server.ready);
+        let py = self.measure(&server, &target, close).await;
+        self.log("Python SDK ASGI, Connection: close", &py);
+        server.stop().await;
+
+        let (server, target) = self.spawn_tunnel("tunnel", true).await?;
+        let rs = self.measure(&server, &target, close).await;
+        self.log("Rust tunnel, Connection: close", &rs);
+        server.stop().await;
+        let (a, b) = (rs.outcome.rate(), py.outcome.rate());
+        self.row(
+            "new_stream_python",
+            "throughput",
+            "req/s",
+            "rust tunnel",
+            a,
+            "python sdk asgi",
+            b,
+            Goal::RatioAtLeast(20.0),
+        );
+        // Python serves on one core at most; its CPU per request says what
+        // the throughput ratio would be if the engine and the load generator
+        // did not share the machine.
+        let (a, b) = (rs.cpu_us_per_req, py.cpu_us_per_req);
+        self.row(
+            "app_cpu_python",
+            "server CPU",
+            "us/req",
+            "rust tunnel",
+            a,
+            "python sdk asgi",
+            b,
+            Goal::None,
+        );
+        Ok(())
+    }
+
+    /// MB/s through one dialed private stream vs a raw TLS connection.
+    async fn bulk(&mut self) -> Result<(), BoxError> {
+        println!("bulk: one stream, MB/s");
+        let (w, d) = (self.opts.warmup(), self.opts.duration());
+        let raw = bulk::raw_tls(&self.cert, w, d).await?;
+        println!("  raw TLS loopback                   {raw:>9.0} MB/s");
+        let tunnel = bulk::tunnel(self.client()?, self.client()?, w, d).await?;
+        println!("  dialed private stream              {tunnel:>9.0} MB/s");
+        self.row(
+            "bulk",
+            "throughput",
+            "MB/s",
+            "tunnel dial",
+            tunnel,
+            "raw TLS",
+            raw,
+            Goal::RatioAtLeast(0.8),
+        );
+        Ok(())
+    }
+
+    /// RSS growth of the serving process per idle keep-alive connection.
+    async fn memory(&mut self) -> Result<(), BoxError> {
+        println!("idle_memory: {IDLE_CONNECTIONS} idle keep-alive connections");
+        let (server, target) = self.spawn_tunnel("tunnel", true).await?;
+        let tunnel = idle_rss_per_conn(&server, &target).await?;
+        println!("  tunnel                             {tunnel:>9.1} KiB/conn");
+        server.stop().await;
+        let (server, target) = self.spawn_direct().await?;
+        let direct = idle_rss_per_conn(&server, &target).await?;
+        println!("  direct TLS                         {direct:>9.1} KiB/conn");
+        server.stop().await;
+        self.row(
+            "idle_memory",
+            "RSS per idle conn",
+            "KiB",
+            "tunnel",
+            tunnel,
+            "direct TLS",
+            direct,
+            Goal::ValueAtMost(48.0),
+        );
+        Ok(())
+    }
+}
+
+/// Opens [`IDLE_CONNECTIONS`] keep-alive connections (one request each,
+/// then idle) and returns the serving process' RSS growth per connection.
+async fn idle_rss_per_conn(server: &Server, target: &Target) -> Result<f64, BoxError> {
+    // Warm the server up first so lazily built state is not counted.
+    let mut warm = Vec::new();
+    for _ in 0..16 {
+        let mut sender = target.connect().await?;
+        load::roundtrip(&mut sender, target, false).await?;
+        warm.push(sender);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before = server.rss_kib().ok_or("cannot read the server's RSS")?;
+    let mut open = Vec::with_capacity(IDLE_CONNECTIONS);
+    let mut pending = Vec::new();
+    for _ in 0..IDLE_CONNECTIONS {
+        let target = target.clone();
+        pending.push(tokio::spawn(async move {
+            let mut sender = target.connect().await?;
+            load::roundtrip(&mut sender, &target, false).await?;
+            Ok::<_, BoxError>(sender)
+        }));
+        if pending.len() == 50 {
+            for task in pending.drain(..) {
+                open.push(task.await??);
+            }
+        }
+    }
+    for task in pending.drain(..) {
+        open.push(task.await??);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = server.rss_kib().ok_or("cannot read the server's RSS")?;
+    drop(open);
+    drop(warm);
+    Ok(after.saturating_sub(before) as f64 / IDLE_CONNECTIONS as f64)
+}
+
+fn path_str(path: &Path) -> Result<&str, BoxError> {
+    path.to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", path.display()).into())
+}
