@@ -13,7 +13,7 @@ use crate::proto::{self, ClientDetails, Message};
 use crate::transport::{
     ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsConnection, TlsSettings,
 };
-use crate::{ControlChannel, Error, Secret, TunnelStream};
+use crate::{ControlChannel, Error, ReconnectPolicy, Secret, TunnelStream};
 
 /// Default bound on TCP connect + TLS handshake.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -59,6 +59,7 @@ pub(crate) struct ClientInner {
     pub(crate) connector: Connector,
     pub(crate) operation_timeout: Duration,
     pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) reconnect: ReconnectPolicy,
     pub(crate) zero_rtt: bool,
     pub(crate) agent: String,
     pub(crate) version: String,
@@ -240,6 +241,7 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     operation_timeout: Option<Duration>,
     heartbeat_interval: Option<Option<Duration>>,
+    reconnect: Option<ReconnectPolicy>,
     zero_rtt: Option<bool>,
     tls_resumption: Option<bool>,
     agent: Option<(String, String)>,
@@ -390,6 +392,15 @@ impl ClientBuilder {
         self
     }
 
+    /// How supervised tunnels reconnect after losing the engine (default:
+    /// [`ReconnectPolicy::default`], first attempt at once, then 1 s
+    /// doubling to 30 s). [`ReconnectPolicy::never`] surfaces the first
+    /// loss instead.
+    pub fn reconnect(mut self, policy: ReconnectPolicy) -> Self {
+        self.reconnect = Some(policy);
+        self
+    }
+
     /// Default zero-RTT mode of accepted and dialed streams (default on).
     pub fn zero_rtt(mut self, zero_rtt: bool) -> Self {
         self.zero_rtt = Some(zero_rtt);
@@ -436,6 +447,8 @@ impl ClientBuilder {
                 )));
             }
         }
+        let reconnect = self.reconnect.unwrap_or_default();
+        reconnect.validate()?;
         let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
         let connector = Connector::new(&self.tls, self.proxy.clone(), vec![ALPN_RSTRM.to_vec()])?
             .with_connect_timeout(connect_timeout)
@@ -452,6 +465,7 @@ impl ClientBuilder {
                 connector,
                 operation_timeout: self.operation_timeout.unwrap_or(DEFAULT_OPERATION_TIMEOUT),
                 heartbeat_interval,
+                reconnect,
                 zero_rtt: self.zero_rtt.unwrap_or(true),
                 agent,
                 version,
@@ -461,6 +475,14 @@ impl ClientBuilder {
         })
     }
 }
+
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Client>();
+    send_sync::<ClientBuilder>();
+    let _ = <Client as Clone>::clone;
+};
 
 #[cfg(test)]
 mod tests {
@@ -512,11 +534,3 @@ mod tests {
         }
     }
 }
-
-// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
-const _: fn() = || {
-    fn send_sync<T: Send + Sync + 'static>() {}
-    send_sync::<Client>();
-    send_sync::<ClientBuilder>();
-    let _ = <Client as Clone>::clone;
-};

@@ -28,9 +28,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// TLS could not be set up or the handshake failed.
+    /// TLS could not be set up or the handshake failed for a reason that
+    /// may pass (a reset connection, say).
     #[error("TLS error: {0}")]
     Tls(String),
+
+    /// The TLS handshake was refused for a reason that trying again will not
+    /// fix by itself: the engine's certificate is not trusted, not valid for
+    /// its name or out of its validity period, or the peer speaks no rstream
+    /// protocol. The message says what to change. Not
+    /// [retryable](Error::is_retryable).
+    #[error("TLS error: {0}")]
+    TlsRejected(String),
 
     /// An operation did not finish in time. Retrying is safe.
     #[error("timed out after {after:?} while {operation}")]
@@ -130,6 +139,7 @@ impl Error {
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
             Error::Tls(m) => Error::Tls(m.clone()),
+            Error::TlsRejected(m) => Error::TlsRejected(m.clone()),
             Error::Timeout { operation, after } => Error::Timeout {
                 operation: operation.clone(),
                 after: *after,
@@ -209,6 +219,12 @@ impl Error {
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Error>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,9 +278,3 @@ mod tests {
         assert!(Error::engine(4242, "x").to_string().contains("code 4242"));
     }
 }
-
-// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
-const _: fn() = || {
-    fn send_sync<T: Send + Sync + 'static>() {}
-    send_sync::<Error>();
-};

@@ -50,6 +50,7 @@ pub mod error;
 mod http;
 mod options;
 pub mod proto;
+mod reconnect;
 pub mod secret;
 pub mod stable_domain;
 mod stream;
@@ -68,10 +69,8 @@ pub use control::fuzz_handle_frames;
 pub use error::{Error, Result};
 pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions, forwarding_address};
 pub use proto::ErrorCode;
+pub use reconnect::ReconnectPolicy;
 pub use secret::Secret;
 pub use stream::{StreamInfo, TunnelStream};
-pub use supervisor::{
-    BACKOFF_INITIAL, BACKOFF_JITTER, BACKOFF_MAX, Backoff, SupervisedTunnel, TunnelState,
-    should_retry,
-};
+pub use supervisor::{SupervisedTunnel, TunnelState};
 pub use tunnel::{Accept, ForwardTarget, Tunnel};

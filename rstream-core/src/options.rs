@@ -419,6 +419,12 @@ pub fn forwarding_address(properties: &TunnelProperties) -> String {
     }
 }
 
+// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<TunnelOptions>();
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -518,9 +524,3 @@ mod tests {
         assert_eq!(forwarding_address(&legacy), "https://old.example.com");
     }
 }
-
-// Compile-time checks: the handle can cross tasks and threads, as its docs promise.
-const _: fn() = || {
-    fn send_sync<T: Send + Sync + 'static>() {}
-    send_sync::<TunnelOptions>();
-};

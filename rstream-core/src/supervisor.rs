@@ -8,67 +8,9 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
+use crate::reconnect::{Backoff, should_retry};
 use crate::tunnel::Accept;
 use crate::{Client, Error, Protocol, TunnelOptions, TunnelStream};
-
-/// The first reconnect delay.
-pub const BACKOFF_INITIAL: Duration = Duration::from_secs(1);
-/// The longest reconnect delay.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// Delays are shortened at random by up to this fraction.
-pub const BACKOFF_JITTER: f64 = 0.2;
-
-/// The reconnect delays: 1 s doubling to 30 s, each shortened at random by up
-/// to 20 %, back to 1 s after a success.
-#[derive(Clone, Debug)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            next: BACKOFF_INITIAL,
-        }
-    }
-}
-
-impl Backoff {
-    /// The next delay, with `jitter` in `[0, 1)` choosing how much of the 20 %
-    /// is taken off.
-    pub fn next_with(&mut self, jitter: f64) -> Duration {
-        let base = self.next;
-        self.next = (self.next * 2).min(BACKOFF_MAX);
-        base.mul_f64(1.0 - BACKOFF_JITTER * jitter.clamp(0.0, 1.0))
-    }
-
-    /// The next delay, with random jitter.
-    pub fn next_delay(&mut self) -> Duration {
-        self.next_with(rand::random::<f64>())
-    }
-
-    /// Starts again from the first delay.
-    pub fn reset(&mut self) {
-        self.next = BACKOFF_INITIAL;
-    }
-}
-
-/// Whether a supervised tunnel should try again after `error`: transport
-/// failures, timeouts (liveness loss included), protocol errors, engine codes
-/// 6000, 7000 and 9000, and a hostname or port still held by the previous
-/// connection. Authentication (1000) and request errors (2xxx, 3xxx) are final.
-pub fn should_retry(error: &Error) -> bool {
-    match error {
-        Error::Engine { message, .. }
-            if message.contains("Hostname is already in use")
-                || message.contains("TCP port is already in use") =>
-        {
-            true
-        }
-        Error::Protocol(_) => true,
-        e => e.is_retryable(),
-    }
-}
 
 /// What a supervised tunnel is doing, for the application to watch and log.
 #[derive(Clone, Debug)]
@@ -92,7 +34,8 @@ pub enum TunnelState {
         /// How long until the next attempt.
         next_delay: Duration,
     },
-    /// Stopped on an error that retrying would not fix.
+    /// Stopped on an error that retrying would not fix, or on the last
+    /// failure once the reconnect policy's attempts were spent.
     Failed(Arc<Error>),
     /// Closed by the application.
     Closed,
@@ -101,8 +44,9 @@ pub enum TunnelState {
 /// A tunnel that survives engine restarts and network failures.
 ///
 /// From [`Client::supervise`]. When the control channel fails, the
-/// supervisor reconnects with backoff and re-creates the tunnel with the same
-/// properties; [`accept`](Self::accept) just waits meanwhile. Streams already
+/// supervisor reconnects as the client's [`ReconnectPolicy`](crate::ReconnectPolicy)
+/// says (by default the first attempt at once, then 1 s doubling to 30 s) and
+/// re-creates the tunnel with the same properties; [`accept`](Self::accept) just waits meanwhile. Streams already
 /// accepted are separate connections and are never cut by a reconnect.
 ///
 /// Published addresses: a published non-tcp tunnel that asks for no hostname
@@ -138,8 +82,12 @@ impl Client {
     /// Creates a tunnel that reconnects by itself.
     ///
     /// Returns once the tunnel is first online, or with the error that
-    /// stopped the supervisor (bad credentials, invalid options). Transient
-    /// failures while first connecting are retried with backoff, so wrap the
+    /// stopped the supervisor: bad credentials, invalid options, an engine
+    /// certificate that is not trusted or not valid for its name (on the
+    /// first connection; once online, such a failure is retried, since it
+    /// is fixed on the engine's side), or the last failure once the
+    /// [`ReconnectPolicy`](crate::ReconnectPolicy)'s attempts are spent.
+    /// Other failures while first connecting are retried, so wrap the
     /// call in a timeout if the engine may be unreachable for long, or use
     /// [`supervise_in_background`](Self::supervise_in_background).
     pub async fn supervise(&self, options: TunnelOptions) -> Result<SupervisedTunnel, Error> {
@@ -280,8 +228,9 @@ enum Outcome {
 
 impl Supervisor {
     async fn run(mut self) {
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::new(self.client.inner().reconnect.clone());
         let mut attempt = 0u32;
+        let mut ever_online = false;
         if self.options.is_published()
             && self.options.get_protocol() != Some(Protocol::Tcp)
             && self.options.get_hostname().is_none()
@@ -298,19 +247,24 @@ impl Supervisor {
                 }
                 Outcome::Lost(e) => e,
             };
-            if !should_retry(&error) {
+            if matches!(&*self.state.borrow(), TunnelState::Online { .. }) {
+                backoff.reset();
+                attempt = 0;
+                ever_online = true;
+            }
+            let delay = if should_retry(&error, ever_online) {
+                backoff.next_delay()
+            } else {
+                None
+            };
+            let Some(delay) = delay else {
                 tracing::warn!(error = %error, "supervised tunnel stopped");
                 self.state
                     .send_replace(TunnelState::Failed(Arc::new(error)));
                 return;
-            }
-            if matches!(&*self.state.borrow(), TunnelState::Online { .. }) {
-                backoff.reset();
-                attempt = 0;
-            }
+            };
             attempt += 1;
-            let delay = backoff.next_delay();
-            tracing::info!(attempt, error = %error, delay = ?delay, "supervised tunnel reconnecting");
+            tracing::warn!(attempt, error = %error, delay = ?delay, "supervised tunnel reconnecting");
             self.state.send_replace(TunnelState::Reconnecting {
                 attempt,
                 last_error: Arc::new(error),
@@ -391,53 +345,6 @@ impl Supervisor {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_schedule() {
-        let mut b = Backoff::default();
-        let no_jitter: Vec<u64> = (0..8).map(|_| b.next_with(0.0).as_secs()).collect();
-        assert_eq!(no_jitter, [1, 2, 4, 8, 16, 30, 30, 30]);
-        b.reset();
-        assert_eq!(b.next_with(0.0), Duration::from_secs(1));
-        let mut b = Backoff::default();
-        // Full jitter takes 20 % off, never more.
-        assert_eq!(b.next_with(1.0), Duration::from_millis(800));
-        assert_eq!(b.next_with(0.5), Duration::from_millis(1800));
-        for _ in 0..100 {
-            let d = Backoff::default().next_delay();
-            assert!(
-                d <= Duration::from_secs(1) && d >= Duration::from_millis(800),
-                "{d:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn retry_classification() {
-        assert!(should_retry(&Error::engine(6000, "busy")));
-        assert!(should_retry(&Error::engine(
-            2000,
-            "Hostname is already in use."
-        )));
-        assert!(should_retry(&Error::engine(
-            2000,
-            "TCP port is already in use."
-        )));
-        assert!(should_retry(&Error::timeout(
-            "liveness",
-            Duration::from_secs(1)
-        )));
-        assert!(should_retry(&Error::protocol("bad frame")));
-        assert!(!should_retry(&Error::engine(1000, "invalid token")));
-        assert!(!should_retry(&Error::engine(2000, "bad request")));
-        assert!(!should_retry(&Error::engine(3000, "not found")));
-        assert!(!should_retry(&Error::config("bad")));
     }
 }
 

@@ -2,7 +2,6 @@
 //! and without region, and the ways it fails), a client built from a
 //! configuration that names only a project, and the shape of token requests.
 
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -15,8 +14,8 @@ use axum::routing::{get, post};
 use rstream_core::config::{ConfigOptions, resolve};
 use rstream_core::control_plane::{ControlPlane, TokenRequest};
 use rstream_core::{ClientBuilder, Error, TunnelOptions};
-use serde_json::{Value, json};
 use rstream_e2e::*;
+use serde_json::{Value, json};
 
 const TOKEN: &str = "tok_control_plane";
 

@@ -2,7 +2,6 @@
 //! labels, single tunnels, health, authentication errors, and the event
 //! watch (order of events, surviving an engine restart).
 
-
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt};

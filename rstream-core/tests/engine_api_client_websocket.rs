@@ -4,7 +4,6 @@
 //! on every connection) to check the filters sent, pings and a connection
 //! dropped without a close frame.
 
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,8 +16,8 @@ use axum::routing::get;
 use futures_util::StreamExt;
 use rstream_core::TunnelOptions;
 use rstream_core::api::{EventKind, TunnelFilters, WatchOptions, WatchTransport};
-use serde_json::{Value, json};
 use rstream_e2e::*;
+use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 const TOKEN: &str = "tok_ws";

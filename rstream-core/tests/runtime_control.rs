@@ -1,7 +1,6 @@
 //! The control channel against the local engine: open, authentication,
 //! heartbeats and liveness, faults, close.
 
-
 use std::time::Duration;
 
 use rstream_core::{Error, TunnelOptions};

@@ -1,6 +1,5 @@
 //! Private dial and local forwarding against the local engine.
 
-
 use rstream_core::{ErrorCode, TunnelOptions};
 use rstream_e2e::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

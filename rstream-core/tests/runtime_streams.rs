@@ -2,13 +2,12 @@
 //! coalesced handshake bytes, redirects, source addresses, refusals, load,
 //! and streams outliving their control channel.
 
-
 use std::net::IpAddr;
 use std::time::Duration;
 
 use rstream_core::TunnelOptions;
-use rstream_local_engine::LocalEngine;
 use rstream_e2e::*;
+use rstream_local_engine::LocalEngine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn echo_through_edge_stream(zero_rtt: bool) {

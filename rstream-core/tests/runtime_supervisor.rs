@@ -1,9 +1,8 @@
 //! Supervised tunnels against the local engine's fault injection.
 
-
 use std::time::Duration;
 
-use rstream_core::{Client, TunnelOptions, TunnelState};
+use rstream_core::{Client, Error, ReconnectPolicy, TunnelOptions, TunnelState};
 use rstream_e2e::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -134,7 +133,9 @@ async fn backoff_schedule_on_a_paused_clock() {
         .supervise_in_background(TunnelOptions::new())
         .unwrap();
     let mut state = tunnel.watch_state();
-    let expected_bases = [1u64, 2, 4, 8, 16, 30, 30];
+    // The first retry goes out at once (at most 25 ms of jitter), then
+    // 1 s doubling to 30 s.
+    let expected_bases = [0u64, 1000, 2000, 4000, 8000, 16000, 30000, 30000];
     let mut last_change = tokio::time::Instant::now();
     let mut previous_delay = Duration::ZERO;
     for (i, base) in expected_bases.iter().enumerate() {
@@ -152,11 +153,15 @@ async fn backoff_schedule_on_a_paused_clock() {
         };
         let now = tokio::time::Instant::now();
         assert_eq!(attempt as usize, i + 1);
-        let base = Duration::from_secs(*base);
-        assert!(
-            delay <= base && delay >= base.mul_f64(0.8),
-            "attempt {attempt}: {delay:?} vs {base:?}"
-        );
+        let base = Duration::from_millis(*base);
+        if i == 0 {
+            assert!(delay <= Duration::from_millis(25), "first retry: {delay:?}");
+        } else {
+            assert!(
+                delay <= base && delay >= base.mul_f64(0.8),
+                "attempt {attempt}: {delay:?} vs {base:?}"
+            );
+        }
         // The supervisor really waited the previous delay before this attempt.
         assert!(now - last_change >= previous_delay, "attempt {attempt}");
         last_change = now;
@@ -164,4 +169,98 @@ async fn backoff_schedule_on_a_paused_clock() {
     }
     tunnel.close().await;
     assert!(matches!(tunnel.state(), TunnelState::Closed));
+}
+
+#[tokio::test]
+async fn a_dropped_channel_is_retried_at_once() {
+    let engine = engine().await;
+    let client = client(&engine);
+    let tunnel = guard(client.supervise(TunnelOptions::http().publish(true).name("quick")))
+        .await
+        .unwrap();
+    let address = tunnel.forwarding_address().unwrap();
+    echo_supervised(tunnel.clone());
+    let mut state = tunnel.watch_state();
+    for round in 0..3 {
+        let TunnelState::Online { tunnel_id, .. } = tunnel.state() else {
+            panic!("online")
+        };
+        state.borrow_and_update();
+        engine.faults().abort_control_channels();
+        // The engine is up: the first attempt is planned at once, not after
+        // the 1 s backoff step.
+        let delay = guard(async {
+            loop {
+                state.changed().await.unwrap();
+                if let TunnelState::Reconnecting {
+                    next_delay,
+                    attempt,
+                    ..
+                } = &*state.borrow()
+                {
+                    assert_eq!(*attempt, 1, "round {round}");
+                    break *next_delay;
+                }
+            }
+        })
+        .await;
+        assert!(
+            delay <= Duration::from_millis(25),
+            "round {round}: {delay:?}"
+        );
+        let current = wait_online(&tunnel, &tunnel_id).await;
+        assert_eq!(
+            tunnel.forwarding_address().unwrap(),
+            address,
+            "round {round}"
+        );
+        let mut edge = guard(engine.open_stream(&current, "127.0.0.1".parse().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(guard(echo_roundtrip(&mut edge, b"back")).await, b"back");
+    }
+}
+
+#[tokio::test]
+async fn reconnecting_can_be_turned_off() {
+    let engine = engine().await;
+    let client = builder(&engine)
+        .reconnect(ReconnectPolicy::never())
+        .build()
+        .unwrap();
+    let tunnel = guard(client.supervise(TunnelOptions::new().name("once")))
+        .await
+        .unwrap();
+    engine.faults().abort_control_channels();
+    // The loss is the application's to see: accept reports it once, then ends.
+    let err = guard(tunnel.accept()).await.unwrap_err();
+    assert!(err.is_retryable(), "the loss itself: {err}");
+    assert!(matches!(tunnel.state(), TunnelState::Failed(_)));
+    assert!(guard(tunnel.accept()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_untrusted_engine_certificate_stops_the_first_connection() {
+    let engine = engine().await;
+    // The engine's CA is not trusted: no system root knows it.
+    let client = Client::builder()
+        .engine(engine.engine_address())
+        .token(engine.token().unwrap())
+        .build()
+        .unwrap();
+    let err = guard(client.supervise(TunnelOptions::new()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::TlsRejected(_)), "{err}");
+    assert!(err.to_string().contains("not trusted"), "{err}");
+}
+
+#[test]
+fn invalid_reconnect_policies_are_refused_at_build() {
+    let err = Client::builder()
+        .engine("localhost:1")
+        .reconnect(ReconnectPolicy::default().jitter(2.0))
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
 }

@@ -1,7 +1,6 @@
 //! Tunnels against the local engine: creation, properties, forwarding
 //! addresses, concurrency, close semantics, TCP tunnels.
 
-
 use std::net::{IpAddr, Ipv4Addr};
 
 use rstream_core::{Protocol, TunnelOptions};

@@ -370,7 +370,7 @@ async fn server_name_override_and_connect_to() {
         .connect_with_name("localhost", server.addr.port(), "other.test", None)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Tls(_)), "{err}");
+    assert!(matches!(err, Error::TlsRejected(_)), "{err}");
     assert!(err.to_string().contains("not valid for the name"), "{err}");
 }
 
@@ -438,7 +438,7 @@ async fn unknown_ca_fails_and_ca_file_is_added_to_system_roots() {
         .connect("localhost", server.addr.port(), None)
         .await
         .unwrap_err();
-    assert!(matches!(err, Error::Tls(_)), "{err}");
+    assert!(matches!(err, Error::TlsRejected(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("not trusted"), "{text}");
     assert!(

@@ -99,7 +99,8 @@ async fn get(edge: SocketAddr, host: &str) -> Result<String, BoxError> {
     let host = host.split(':').next().unwrap_or(host);
     let mut last = None;
     // Right after a restart the route comes back once the supervisor has
-    // reconnected (its first retry is about a second later).
+    // reconnected (its first retry goes out at once; while the engine is
+    // still down, the next one follows about a second later).
     for _ in 0..150 {
         let mut conn = tokio::net::TcpStream::connect(edge).await?;
         let request = format!("GET / HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\n\r\n");

@@ -10,7 +10,8 @@ use super::filters::watch_params;
 use super::sse::SseParser;
 use super::websocket::{self, WatchSocket};
 use super::{ClientFilters, EngineApi, TunnelFilters, WatchEvent};
-use crate::{Backoff, Error, http};
+use crate::reconnect::Backoff;
+use crate::{Error, http};
 
 /// How events travel from the engine.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -166,7 +167,10 @@ impl WatchState {
             }
             let Some(connection) = self.connection.as_mut() else {
                 if self.failed_before {
-                    tokio::time::sleep(self.backoff.next_delay()).await;
+                    // The default policy has no attempt limit: always a delay.
+                    if let Some(delay) = self.backoff.next_delay() {
+                        tokio::time::sleep(delay).await;
+                    }
                 }
                 match self.connect().await {
                     Ok(connection) => {

@@ -177,7 +177,7 @@ pub(crate) fn handshake_error(err: io::Error, name: &str, target: &str) -> Error
     else {
         return Error::io(format!("running the TLS handshake with {target}"), err);
     };
-    let text = match tls {
+    let rejected = match tls {
         rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
             "the certificate of {target} is not trusted: it was issued by an unknown CA. \
              Add that CA with the CA file setting, or, for a local test engine only, \
@@ -198,16 +198,19 @@ pub(crate) fn handshake_error(err: io::Error, name: &str, target: &str) -> Error
         rustls::Error::InvalidCertificate(other) => {
             format!("the certificate of {target} was rejected: {other:?}")
         }
-        rustls::Error::AlertReceived(alert) => format!(
-            "{target} aborted the TLS handshake ({alert:?}); if it requires a client \
-             certificate, configure one"
-        ),
+        rustls::Error::AlertReceived(alert) => {
+            return Error::Tls(format!(
+                "{target} aborted the TLS handshake ({alert:?}); if it requires a client \
+                 certificate, configure one"
+            ));
+        }
         rustls::Error::NoApplicationProtocol => {
             format!("{target} does not speak any offered ALPN protocol; is it an rstream engine?")
         }
-        other => format!("TLS handshake with {target} failed: {other}"),
+        other => return Error::Tls(format!("TLS handshake with {target} failed: {other}")),
     };
-    Error::Tls(text)
+    // Certificate and ALPN refusals: retrying the same handshake cannot help.
+    Error::TlsRejected(rejected)
 }
 
 /// The verifier behind `insecure_skip_verify`: any certificate for any name

@@ -106,7 +106,9 @@ fn parse(raw: &[u8]) -> Result<EdgeResponse, Error> {
         dechunk(rest).ok_or_else(|| bad("malformed chunked body"))?
     } else if let Some(len) = response.header("content-length") {
         let len: usize = len.parse().map_err(|_| bad("bad content-length"))?;
-        rest.get(..len).ok_or_else(|| bad("body cut short"))?.to_vec()
+        rest.get(..len)
+            .ok_or_else(|| bad("body cut short"))?
+            .to_vec()
     } else {
         rest.to_vec()
     };
@@ -142,8 +144,12 @@ mod tests {
 
     #[test]
     fn parses_lengths_and_chunks() {
-        let r = parse(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nhiEXTRA").unwrap();
-        assert_eq!((r.status, r.text().as_str(), r.header("x-a")), (201, "hi", Some("b")));
+        let r =
+            parse(b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nX-A: b\r\n\r\nhiEXTRA").unwrap();
+        assert_eq!(
+            (r.status, r.text().as_str(), r.header("x-a")),
+            (201, "hi", Some("b"))
+        );
         let r = parse(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n").unwrap();
         assert_eq!(r.text(), "abcde");
         let r = parse(b"HTTP/1.0 200 OK\r\n\r\nuntil close").unwrap();
@@ -152,7 +158,12 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error() {
-        for raw in [&b""[..], b"HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"] {
+        for raw in [
+            &b""[..],
+            b"HTTP/1.1\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        ] {
             assert!(matches!(parse(raw), Err(Error::Protocol(_))), "{raw:?}");
         }
     }

@@ -4,11 +4,11 @@
 
 mod support;
 
-use support::*;
 use rstream_core::TunnelOptions;
 use rstream_local_engine::LocalEngine;
 use rstream_local_engine::raw::RawConnection;
 use serde_json::{Value, json};
+use support::*;
 
 fn encode(text: &str) -> String {
     text.bytes()

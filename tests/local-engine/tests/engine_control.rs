@@ -4,13 +4,13 @@
 
 mod support;
 
-use support::*;
 use rstream_core::proto::{
     CloseControlChannelReq, CloseTunnelReq, ErrorCode, Heartbeat, OpenControlChannelReq,
     TunnelProperties, message::Payload, open_control_channel_rsp, open_tunnel_rsp,
 };
 use rstream_local_engine::LocalEngine;
 use rstream_local_engine::raw::{RawConnection, details};
+use support::*;
 
 #[tokio::test]
 async fn tls_with_alpn_rstrm_and_names_in_the_certificate() {
@@ -344,7 +344,10 @@ async fn malformed_frame_fault() {
     let (mut conn, _) = control(&engine).await;
     engine.faults().send_malformed_frame();
     let err = guard(conn.recv()).await.unwrap_err();
-    assert!(matches!(err, rstream_local_engine::Error::Protocol(_)), "{err}");
+    assert!(
+        matches!(err, rstream_local_engine::Error::Protocol(_)),
+        "{err}"
+    );
 }
 
 #[tokio::test]

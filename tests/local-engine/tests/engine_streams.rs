@@ -8,13 +8,13 @@ mod support;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use support::*;
 use rstream_core::proto::{
     self, ErrorCode, ProxyConnReq, ProxyConnRsp, ProxyReq, StreamReq, TunnelProperties, ip_address,
     message::Payload, stream_rsp,
 };
 use rstream_local_engine::LocalEngine;
 use rstream_local_engine::raw::{RawConnection, details};
+use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A raw control channel with one private tunnel.
