@@ -116,6 +116,9 @@ impl Bench {
         if self.opts.wants("memory") {
             report("memory", self.memory().await);
         }
+        if self.opts.wants("reconnect") {
+            report("reconnect", self.reconnect().await);
+        }
         Ok(())
     }
 
@@ -705,6 +708,76 @@ impl Bench {
             Goal::ValueAtMost(48.0),
         );
         Ok(())
+    }
+}
+
+impl Bench {
+    /// Downtime of a supervised tunnel: from a dropped control channel to
+    /// the first request answered again through the edge, over many drops.
+    async fn reconnect(&mut self) -> Result<(), BoxError> {
+        let drops = if self.opts.quick { 20 } else { 50 };
+        println!("reconnect: {drops} dropped control channels, requests every 2 ms");
+        let client = self.client()?;
+        let tunnel = client
+            .supervise(
+                rstream_core::TunnelOptions::http()
+                    .publish(true)
+                    .name("bench-reconnect"),
+            )
+            .await?;
+        let address = tunnel
+            .forwarding_address()
+            .ok_or("the supervised tunnel has no address")?;
+        let app = axum::Router::new().route("/", axum::routing::get(|| async { "up" }));
+        let listener = rstream_axum::TunnelListener::new(tunnel.clone());
+        let server = tokio::spawn(axum::serve(listener, app).into_future());
+        let mut downtimes = Vec::with_capacity(drops);
+        for _ in 0..drops {
+            // Up before the drop.
+            self.until_served(&address).await?;
+            let dropped = Instant::now();
+            self.engine.faults().abort_control_channels();
+            self.until_served(&address).await?;
+            downtimes.push(dropped.elapsed().as_secs_f64() * 1000.0);
+        }
+        tunnel.close().await;
+        server.abort();
+        downtimes.sort_by(f64::total_cmp);
+        let at = |q: f64| downtimes[((downtimes.len() - 1) as f64 * q).round() as usize];
+        let (median, p90) = (at(0.5), at(0.9));
+        println!(
+            "  downtime ms: min {:.1}  median {median:.1}  p90 {p90:.1}  max {:.1}",
+            downtimes[0],
+            downtimes[downtimes.len() - 1]
+        );
+        self.row(
+            "reconnect",
+            "downtime",
+            "ms",
+            "median",
+            median,
+            "p90",
+            p90,
+            Goal::ValueAtMost(100.0),
+        );
+        Ok(())
+    }
+
+    /// Requests `/` through the edge every 2 ms until it is answered (at
+    /// most 10 s).
+    async fn until_served(&self, address: &str) -> Result<(), BoxError> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(response) = self.engine.get(address, "/").await {
+                if response.status == 200 {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err("the tunnel did not serve again within 10 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
 
