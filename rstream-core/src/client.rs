@@ -15,8 +15,6 @@ use crate::transport::{
 };
 use crate::{ControlChannel, Error, ReconnectPolicy, Secret, TunnelStream};
 
-/// Default bound on TCP connect + TLS handshake.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 /// Default bound on every wait for the engine.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default heartbeat interval.
@@ -449,7 +447,9 @@ impl ClientBuilder {
         }
         let reconnect = self.reconnect.unwrap_or_default();
         reconnect.validate()?;
-        let connect_timeout = self.connect_timeout.unwrap_or(DEFAULT_CONNECT_TIMEOUT);
+        let connect_timeout = self
+            .connect_timeout
+            .unwrap_or(crate::transport::DEFAULT_CONNECT_TIMEOUT);
         let connector = Connector::new(&self.tls, self.proxy.clone(), vec![ALPN_RSTRM.to_vec()])?
             .with_connect_timeout(connect_timeout)
             .with_tls_resumption(self.tls_resumption.unwrap_or(true));

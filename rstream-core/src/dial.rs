@@ -8,9 +8,7 @@ use bytes::BytesMut;
 use tracing::Instrument;
 
 use crate::client::{read_frame, write_frame};
-use crate::proto::{
-    self, ProxyConnReq, ProxyReq, StreamReq, ip_address, message::Payload, stream_rsp,
-};
+use crate::proto::{ProxyConnReq, ProxyReq, StreamReq, ip_address, message::Payload, stream_rsp};
 use crate::{Client, Error, Secret, StreamInfo, TunnelStream};
 
 /// How long one proxy dial may take before it is tried again.
@@ -154,9 +152,4 @@ pub(crate) async fn open_proxy_connection(
             }
         }
     }
-}
-
-/// An engine error for a `ProxyConnRsp`.
-pub(crate) fn refusal(code: proto::ErrorCode, message: impl Into<String>) -> proto::Error {
-    proto::Error::new(code, message)
 }

@@ -48,6 +48,7 @@ mod dial;
 pub mod error;
 #[cfg(any(feature = "engine-api", feature = "control-plane"))]
 mod http;
+pub mod incoming;
 mod options;
 pub mod proto;
 mod reconnect;
@@ -55,12 +56,11 @@ pub mod secret;
 pub mod stable_domain;
 mod stream;
 mod supervisor;
-pub mod transport;
+mod transport;
 mod tunnel;
 
 pub use client::{
-    AGENT, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEARTBEAT_INTERVAL,
-    DEFAULT_OPERATION_TIMEOUT,
+    AGENT, Client, ClientBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_OPERATION_TIMEOUT,
 };
 pub use control::ControlChannel;
 #[cfg(feature = "fuzzing")]
@@ -73,4 +73,5 @@ pub use reconnect::ReconnectPolicy;
 pub use secret::Secret;
 pub use stream::{StreamInfo, TunnelStream};
 pub use supervisor::{SupervisedTunnel, TunnelState};
+pub use transport::{ClientIdentity, DEFAULT_CONNECT_TIMEOUT, ProxySettings, TlsSettings};
 pub use tunnel::{Accept, ForwardTarget, Tunnel};

@@ -144,3 +144,29 @@ async fn forward_to_a_dead_service_closes_only_that_stream() {
     }
     assert!(!owner.is_closed(), "the control channel is unaffected");
 }
+
+#[tokio::test]
+async fn later_connections_resume_the_tls_session() {
+    let engine = engine().await;
+    let client = client(&engine);
+    let control = guard(client.connect()).await.unwrap();
+    let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("resume")))
+        .await
+        .unwrap();
+    spawn_echo(tunnel);
+    let before = engine.tls_handshakes();
+    for i in 0..5u8 {
+        let mut stream = guard(client.dial_with("resume", false)).await.unwrap();
+        // The round trip also takes in the engine's session tickets.
+        assert_eq!(guard(echo_roundtrip(&mut stream, &[i])).await, [i]);
+    }
+    let after = engine.tls_handshakes();
+    let (resumed, total) = (
+        after.resumed - before.resumed,
+        after.full + after.resumed - before.full - before.resumed,
+    );
+    // Five dials and their five proxy connections; only the first of each
+    // kind may need a full handshake.
+    assert_eq!(total, 10, "{before:?} -> {after:?}");
+    assert!(resumed >= 8, "resumed {resumed} of {total}");
+}

@@ -28,6 +28,10 @@ use crate::Error as CrateError;
 /// The protocol version this runtime speaks.
 pub const PROTOCOL_VERSION: &str = "1.4.5";
 
+/// The ALPN protocol identifier of the rstream wire protocol, offered by
+/// runtimes and chosen by engines on every TLS connection.
+pub const ALPN: &[u8] = b"rstrm/1";
+
 /// The largest frame body, in bytes, either side may send.
 pub const MAX_FRAME_LEN: usize = 65_535;
 

@@ -17,11 +17,11 @@ use super::{ProxySettings, TlsSettings, tls};
 use crate::Error;
 
 /// How long a whole connect (TCP, proxy tunnel, TLS handshake) may take
-/// unless [`Connector::with_connect_timeout`] says otherwise.
+/// unless `ClientBuilder::connect_timeout` says otherwise.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A TLS connection to an engine, possibly through a proxy.
-pub type TlsConnection = tokio_rustls::client::TlsStream<ProxiedStream>;
+pub(crate) type TlsConnection = tokio_rustls::client::TlsStream<ProxiedStream>;
 
 /// Opens TLS connections to engines with one fixed set of settings.
 ///
@@ -29,7 +29,7 @@ pub type TlsConnection = tokio_rustls::client::TlsStream<ProxiedStream>;
 /// by every connection, which lets rustls resume TLS sessions across them.
 /// Cloning is cheap and clones share that configuration.
 #[derive(Clone)]
-pub struct Connector {
+pub(crate) struct Connector {
     inner: Arc<Inner>,
     connect_timeout: Duration,
 }
@@ -60,7 +60,7 @@ impl Connector {
     /// Fails with [`Error::Config`] when a file cannot be read or parsed or
     /// a setting is malformed, and with [`Error::Tls`] when rustls refuses
     /// the resulting configuration.
-    pub fn new(
+    pub(crate) fn new(
         tls: &TlsSettings,
         proxy: Option<ProxySettings>,
         alpn: Vec<Vec<u8>>,
@@ -88,7 +88,7 @@ impl Connector {
     }
 
     /// Sets the bound on a whole connect (TCP, proxy tunnel, TLS handshake).
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+    pub(crate) fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
         self
     }
@@ -102,7 +102,7 @@ impl Connector {
     /// exchange and its verification. Turning it off makes
     /// every handshake a full one; that is only useful to measure what
     /// resumption saves, or to work around a server that mishandles it.
-    pub fn with_tls_resumption(self, enabled: bool) -> Self {
+    pub(crate) fn with_tls_resumption(self, enabled: bool) -> Self {
         let mut config = (*self.inner.config).clone();
         config.resumption = if enabled {
             tls::resumption()
@@ -120,13 +120,9 @@ impl Connector {
         }
     }
 
-    /// The bound on a whole connect.
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
     /// The shared rustls configuration (its session cache included).
-    pub fn client_config(&self) -> Arc<ClientConfig> {
+    #[cfg(test)]
+    pub(crate) fn client_config(&self) -> Arc<ClientConfig> {
         self.inner.config.clone()
     }
 
@@ -141,7 +137,7 @@ impl Connector {
     ///
     /// Fails with [`Error::Timeout`] when the whole connect takes longer than
     /// the connect timeout.
-    pub async fn connect(
+    pub(crate) async fn connect(
         &self,
         host: &str,
         port: u16,
@@ -157,7 +153,7 @@ impl Connector {
     /// Like [`Connector::connect`], but SNI and the verified name are always
     /// `server_name`, whatever the settings say. Used for an engine's
     /// redirect to another endpoint, which is verified under its own name.
-    pub async fn connect_with_name(
+    pub(crate) async fn connect_with_name(
         &self,
         host: &str,
         port: u16,

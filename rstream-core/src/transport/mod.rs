@@ -1,4 +1,6 @@
-//! TLS client side of the runtime: every connection to an engine.
+//! TLS client side of the runtime: every connection to an engine. Internal:
+//! its settings types ([`TlsSettings`], [`ClientIdentity`], [`ProxySettings`])
+//! are re-exported at the crate root.
 //!
 //! The runtime keeps one control channel to the engine and opens a new TLS
 //! connection for each stream it accepts or dials. All of them go through a
@@ -24,23 +26,6 @@
 //! not replace them. Verification is turned off only when
 //! [`TlsSettings::insecure_skip_verify`] is set.
 //!
-//! ```no_run
-//! use rstream_core::transport::{ALPN_RSTRM, Connector, TlsSettings};
-//! use tokio::io::AsyncWriteExt;
-//!
-//! # async fn run() -> Result<(), rstream_core::Error> {
-//! let tls = TlsSettings {
-//!     ca_file: Some("corporate-ca.pem".into()),
-//!     ..TlsSettings::default()
-//! };
-//! // Build once, share everywhere: clones reuse the same TLS session cache.
-//! let connector = Connector::new(&tls, None, vec![ALPN_RSTRM.to_vec()])?;
-//! let mut conn = connector.connect("engine.example.com", 443, None).await?;
-//! conn.write_all(b"...").await.map_err(|e| rstream_core::Error::io("writing", e))?;
-//! # Ok(())
-//! # }
-//! ```
-//!
 //! [`ClientConfig`]: rustls::ClientConfig
 
 use std::fmt;
@@ -49,6 +34,8 @@ use std::path::PathBuf;
 use crate::Secret;
 
 mod connect;
+#[cfg(test)]
+mod connector_tests;
 mod no_proxy;
 mod proxy;
 mod resolve;
@@ -56,12 +43,12 @@ mod session;
 mod stream;
 pub(crate) mod tls;
 
-pub use connect::{Connector, DEFAULT_CONNECT_TIMEOUT, TlsConnection};
+pub use connect::DEFAULT_CONNECT_TIMEOUT;
+pub(crate) use connect::{Connector, TlsConnection};
 pub use proxy::ProxySettings;
-pub use stream::ProxiedStream;
 
 /// The ALPN protocol identifier of the rstream wire protocol.
-pub const ALPN_RSTRM: &[u8] = b"rstrm/1";
+pub(crate) const ALPN_RSTRM: &[u8] = crate::proto::ALPN;
 
 /// How to verify the engine and, optionally, how to prove who we are.
 #[derive(Clone, Debug, Default)]
@@ -139,7 +126,7 @@ mod tests {
     fn public_types_are_send_and_sync() {
         assert_send_sync::<Connector>();
         assert_send_sync::<TlsConnection>();
-        assert_send_sync::<ProxiedStream>();
+        assert_send_sync::<stream::ProxiedStream>();
         assert_send_sync::<TlsSettings>();
         assert_send_sync::<ProxySettings>();
     }

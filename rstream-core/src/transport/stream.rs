@@ -14,16 +14,17 @@ use tokio::net::TcpStream;
 /// the engine. Reads and writes go straight to the inner stream.
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ProxiedStream {
+pub(crate) enum ProxiedStream {
     /// TCP, straight to the engine or through a plain HTTP proxy.
     Tcp(TcpStream),
     /// TLS to an HTTPS proxy, which tunnels to the engine.
     ProxyTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
+#[cfg(test)]
 impl ProxiedStream {
     /// The TCP connection underneath, to the engine or to the proxy.
-    pub fn tcp(&self) -> &TcpStream {
+    pub(crate) fn tcp(&self) -> &TcpStream {
         match self {
             ProxiedStream::Tcp(s) => s,
             ProxiedStream::ProxyTls(s) => s.get_ref().0,
@@ -31,7 +32,7 @@ impl ProxiedStream {
     }
 
     /// Whether the connection goes through a proxy over TLS.
-    pub fn is_proxy_tls(&self) -> bool {
+    pub(crate) fn is_proxy_tls(&self) -> bool {
         matches!(self, ProxiedStream::ProxyTls(_))
     }
 }

@@ -491,8 +491,8 @@ impl Bench {
         println!("resumption: new_stream with and without TLS session resumption");
         let [(seq, seq_total), (burst, burst_total)] = self.probe_resumption().await?;
         println!(
-            "  TLS handshakes to the engine resumed: {seq}/{seq_total} one after the other, \
-             {burst}/{burst_total} in a concurrent burst"
+            "  runtime TLS handshakes to the engine resumed (dials and their proxy connections): \
+             {seq}/{seq_total} one after the other, {burst}/{burst_total} in a concurrent burst"
         );
         let (default_burst, default_total) = self.probe_default_store().await?;
         println!(
@@ -532,50 +532,65 @@ impl Bench {
         Ok(())
     }
 
-    /// Opens TLS connections to the engine through one connector, as the
-    /// runtime does for its streams: first one after the other, then a
-    /// burst of concurrent ones. Returns how many of each were resumed.
+    /// Dials a private echo tunnel through the runtime, first one dial after
+    /// the other, then a burst of concurrent ones, and counts on the engine
+    /// how many of the runtime's TLS handshakes (dials and the proxy
+    /// connections of the accepted streams) were resumed.
     async fn probe_resumption(&self) -> Result<[(usize, usize); 2], BoxError> {
-        use rstream_core::transport::{ALPN_RSTRM, Connector, TlsSettings};
-        let settings = TlsSettings {
-            ca_pem: Some(self.engine.ca_pem()),
-            ..TlsSettings::default()
-        };
-        let connector = Connector::new(&settings, None, vec![ALPN_RSTRM.to_vec()])?;
-        let port = self.engine.engine_addr().port();
-        let one = |connector: Connector| async move {
-            use tokio::io::AsyncReadExt;
-            let mut conn = connector.connect("localhost", port, None).await?;
-            let resumed = conn.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-            // Session tickets arrive after the handshake: read for a moment
-            // so that rustls stores them.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let client = self.client()?;
+        let control = client.connect().await?;
+        let tunnel = control
+            .create_tunnel(rstream_core::TunnelOptions::new().name("bench-resumption"))
+            .await?;
+        let echo = tokio::spawn(async move {
+            while let Ok(Some(mut stream)) = tunnel.accept().await {
+                tokio::spawn(async move {
+                    let mut byte = [0u8; 1];
+                    if stream.read_exact(&mut byte).await.is_ok() {
+                        let _ = stream.write_all(&byte).await;
+                    }
+                });
+            }
+        });
+        let one = |client: Client| async move {
+            // The round trip also receives the engine's session tickets.
+            let mut stream = client.dial_with("bench-resumption", false).await?;
+            stream.write_all(b"x").await?;
             let mut byte = [0u8; 1];
-            let _ = tokio::time::timeout(Duration::from_millis(50), conn.read(&mut byte)).await;
-            Ok::<_, BoxError>(resumed)
+            stream.read_exact(&mut byte).await?;
+            Ok::<_, BoxError>(())
+        };
+        let counts = |engine: &LocalEngine| {
+            let h = engine.tls_handshakes();
+            (h.resumed, h.full + h.resumed)
         };
         let sequential = 40;
-        let mut seq_resumed = 0;
+        let before = counts(&self.engine);
         for _ in 0..sequential {
-            seq_resumed += usize::from(one(connector.clone()).await?);
+            one(client.clone()).await?;
         }
+        let after = counts(&self.engine);
+        let seq = (after.0 - before.0, after.1 - before.1);
         let burst = 32;
         let tasks: Vec<_> = (0..burst)
-            .map(|_| tokio::spawn(one(connector.clone())))
+            .map(|_| tokio::spawn(one(client.clone())))
             .collect();
-        let mut burst_resumed = 0;
         for task in tasks {
-            burst_resumed += usize::from(task.await??);
+            task.await??;
         }
-        Ok([(seq_resumed, sequential), (burst_resumed, burst)])
+        let end = counts(&self.engine);
+        let burst_counts = (end.0 - after.0, end.1 - after.1);
+        echo.abort();
+        control.close().await?;
+        let n = |(resumed, total): (u64, u64)| (resumed as usize, total as usize);
+        Ok([n(seq), n(burst_counts)])
     }
 
     /// The same burst with rustls' default session store (8 tickets per
     /// server), for comparison.
     async fn probe_default_store(&self) -> Result<(usize, usize), BoxError> {
-        let config = client_config(
-            &self.engine.ca_pem(),
-            &[rstream_core::transport::ALPN_RSTRM],
-        )?;
+        let config = client_config(&self.engine.ca_pem(), &[rstream_core::proto::ALPN])?;
         let addr = self.engine.engine_addr();
         let one = |config: Arc<ClientConfig>| async move {
             use tokio::io::AsyncReadExt;

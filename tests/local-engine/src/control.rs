@@ -90,12 +90,15 @@ pub(crate) async fn listen(
             };
             let Ok(Ok(tls)) = conn else { return };
             let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-            if alpn.as_deref() != Some(rstream_core::transport::ALPN_RSTRM) {
+            if alpn.as_deref() != Some(rstream_core::proto::ALPN) {
                 if !proxy_listener {
                     api::serve(shared, tls, cancel).await;
                 }
                 return;
             }
+            let resumed = tls.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            shared.handshakes[usize::from(resumed)]
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             dispatch(shared, tls, peer, cancel, proxy_listener).await;
         });
     }

@@ -123,6 +123,15 @@ pub use request::EdgeResponse;
 
 use state::{Settings, Shared};
 
+/// Counts of `rstrm/1` TLS handshakes, from [`LocalEngine::tls_handshakes`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsHandshakes {
+    /// Handshakes that ran in full (a certificate and a key exchange).
+    pub full: u64,
+    /// Handshakes that resumed an earlier session.
+    pub resumed: u64,
+}
+
 /// Builds a [`LocalEngine`].
 #[derive(Clone, Debug)]
 pub struct LocalEngineBuilder {
@@ -226,6 +235,7 @@ impl LocalEngineBuilder {
             faults: Default::default(),
             events,
             run: Mutex::new(CancellationToken::new()),
+            handshakes: Default::default(),
         });
         let ca_file = CaFile::write(&pki.ca_pem)?;
         let tasks = spawn_listeners(&shared, engine, edge, proxy);
@@ -388,6 +398,18 @@ impl LocalEngine {
     ) -> Result<EdgeResponse, Error> {
         let host = request::hostname(target);
         request::send(self.shared.edge_addr, host, method, path, body).await
+    }
+
+    /// How many `rstrm/1` TLS handshakes (control channels, accepted and
+    /// dialed streams) the engine completed so far, and how many of them
+    /// resumed an earlier session: what a runtime's session resumption saves.
+    pub fn tls_handshakes(&self) -> TlsHandshakes {
+        use std::sync::atomic::Ordering;
+        let [full, resumed] = &self.shared.handshakes;
+        TlsHandshakes {
+            full: full.load(Ordering::Relaxed),
+            resumed: resumed.load(Ordering::Relaxed),
+        }
     }
 
     /// The proxy endpoint's address, when enabled.

@@ -105,10 +105,7 @@ impl Pki {
             .map_err(tls_err)?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![
-            rstream_core::transport::ALPN_RSTRM.to_vec(),
-            ALPN_HTTP1.to_vec(),
-        ];
+        config.alpn_protocols = vec![rstream_core::proto::ALPN.to_vec(), ALPN_HTTP1.to_vec()];
         // Session resumption, like a real engine: stateless TLS 1.3 tickets
         // and a session cache large enough for benchmarks.
         config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls_err)?;

@@ -37,12 +37,7 @@ pub fn details(token: Option<&str>) -> ClientDetails {
 impl RawConnection {
     /// Connects to `engine` with ALPN `rstrm/1`.
     pub async fn connect(engine: &LocalEngine) -> Result<RawConnection, Error> {
-        Self::connect_to(
-            engine,
-            engine.engine_addr(),
-            &[rstream_core::transport::ALPN_RSTRM],
-        )
-        .await
+        Self::connect_to(engine, engine.engine_addr(), &[rstream_core::proto::ALPN]).await
     }
 
     /// Connects to `addr` (an engine or proxy endpoint port of `engine`),

@@ -129,6 +129,8 @@ pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<Value>,
     /// Cancelled on restart and shutdown: ends every task of that run.
     pub(crate) run: Mutex<CancellationToken>,
+    /// `rstrm/1` TLS handshakes completed: full, then resumed.
+    pub(crate) handshakes: [std::sync::atomic::AtomicU64; 2],
 }
 
 impl Shared {

@@ -7,14 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use super::{ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsConnection, TlsSettings};
+use crate::Error;
 use base64::Engine as _;
 use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
-};
-use rstream_core::Error;
-use rstream_core::transport::{
-    ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsConnection, TlsSettings,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
