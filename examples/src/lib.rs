@@ -64,6 +64,18 @@ impl Setup {
         self.engine.as_ref()
     }
 
+    /// Before exiting: with an in-process local engine, waits (a few seconds
+    /// at most) until the engine has relayed every last byte to its edge
+    /// clients, since the engine ends with the process.
+    pub async fn finish(self) {
+        if let Some(engine) = &self.engine {
+            engine
+                .streams_drained(std::time::Duration::from_secs(5))
+                .await;
+            engine.shutdown().await;
+        }
+    }
+
     /// A URL that reaches, from this machine, the published http tunnel at
     /// `forwarding_address` (`https://HOST[:PORT]`): the address itself on a
     /// real engine, the local engine's plain-HTTP edge otherwise.

@@ -10,12 +10,12 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use rstream_core::TunnelStream;
+use rstream_core::incoming::Connection;
 use tokio::sync::{Notify, mpsc};
 
 /// What the worker side needs: its streams and its load counter.
 #[derive(Debug)]
-pub(crate) struct WorkerInbox<T = TunnelStream> {
+pub(crate) struct WorkerInbox<T = Connection> {
     pub(crate) streams: mpsc::UnboundedReceiver<T>,
     pub(crate) load: Load,
 }
@@ -44,7 +44,7 @@ struct Slot<T> {
 /// The accept side: sends each stream to a worker. Dropping it closes every
 /// worker's channel.
 #[derive(Debug)]
-pub(crate) struct Dispatcher<T = TunnelStream> {
+pub(crate) struct Dispatcher<T = Connection> {
     slots: Vec<Slot<T>>,
     next: usize,
     max_per_worker: usize,

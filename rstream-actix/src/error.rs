@@ -4,9 +4,9 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// The tunnel ended on a failure (for a plain tunnel, its control
-    /// channel was lost; for a supervised one, it gave up on bad
-    /// credentials). Streams accepted before it were drained first.
+    /// The tunnel ended on a failure (its session gave up: bad credentials,
+    /// or the reconnect policy's attempts spent). Streams accepted before it
+    /// were drained first.
     #[error("the tunnel stopped on a failure: {0}")]
     Accept(#[source] rstream_core::Error),
     /// A worker thread could not be started; the system refused a new thread.

@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_http::Protocol;
-use rstream_core::{StreamInfo, TunnelStream};
+use rstream_core::StreamInfo;
+use rstream_core::incoming::Connection;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 
 use crate::activity::Activity;
@@ -22,14 +23,14 @@ pub(crate) const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Reads end early (end-of-file) when its [`Activity`] says the connection
 /// is idle while draining.
 #[derive(Debug)]
-pub(crate) struct TunnelIo<S = TunnelStream> {
+pub(crate) struct TunnelIo<S = Connection> {
     stream: S,
     replay: Vec<u8>,
     replayed: usize,
     activity: Rc<Activity>,
 }
 
-impl TunnelIo<TunnelStream> {
+impl TunnelIo<Connection> {
     /// What the engine said about the stream.
     pub(crate) fn info(&self) -> &StreamInfo {
         self.stream.info()

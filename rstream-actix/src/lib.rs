@@ -18,9 +18,8 @@
 //! #[tokio::main]
 //! async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let client = Client::from_env()?;
-//!     let control = client.connect().await?;
-//!     let tunnel = control
-//!         .create_tunnel(TunnelOptions::http().publish(true).name("actix-hello"))
+//!     let tunnel = client
+//!         .tunnel(TunnelOptions::http().publish(true).name("actix-hello"))
 //!         .await?;
 //!     println!("serving on {}", tunnel.forwarding_address());
 //!
@@ -43,11 +42,21 @@
 //! awaiting task accepts streams from the tunnel and hands each, through a
 //! channel, to the worker with the fewest open connections. The future ends when the tunnel closes
 //! (`Ok`) or fails (`Error::Accept`: by the [`Accept`](rstream_core::Accept) contract an accept
-//! error is final; serve a supervised tunnel to ride over engine failures).
+//! error is final; a tunnel fails only once its session gave up reconnecting).
 //!
 //! Every stream speaks HTTP/1.1 (with keep-alive) or, when it opens with the
 //! HTTP/2 connection preface, HTTP/2 with prior knowledge. WebSockets work
 //! through HTTP/1.1 upgrades, for example with `actix-ws`.
+//!
+//! # Limits
+//!
+//! Streams reach the workers through the accept pipeline every serving path
+//! shares ([`rstream_core::incoming`]), with the same knobs and defaults as
+//! `rstream_tower::serve` and `rstream_axum`: [`Serve::header_read_timeout`]
+//! (30 s: the first bytes, and each request head, actix-http's client
+//! request timeout), [`Serve::max_connections`] (1024, all workers
+//! together), [`Serve::shutdown_deadline`] (30 s), or all three as one
+//! [`ServeLimits`].
 //!
 //! # What handlers see
 //!
@@ -60,7 +69,7 @@
 //! # Shutdown and failures
 //!
 //! When the tunnel closes or the graceful shutdown signal fires, accepting
-//! stops; requests in flight may finish within the shutdown timeout, then
+//! stops; requests in flight may finish within the shutdown deadline, then
 //! the workers stop and the future returns. Meanwhile HTTP/1.1 responses
 //! carry `Connection: close`, and connections with no request in flight are
 //! closed as soon as what they were sending is out (WebSockets and other
@@ -80,4 +89,5 @@ mod worker;
 pub use actix_http::KeepAlive;
 pub use error::Error;
 pub use rstream_core::StreamInfo;
+pub use rstream_core::incoming::ServeLimits;
 pub use serve::{Serve, serve};

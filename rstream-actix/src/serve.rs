@@ -12,6 +12,7 @@ use actix_http::{KeepAlive, Request, Response};
 use actix_service::{IntoServiceFactory, Service, ServiceFactory};
 use actix_web::dev::AppConfig;
 use rstream_core::Accept;
+use rstream_core::incoming::{Incoming, ServeLimits};
 use tokio::sync::watch;
 
 use crate::Error;
@@ -25,9 +26,8 @@ type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 ///
 /// `factory` is what you would give `actix_web::HttpServer::new`: it runs
 /// once per worker, on the worker's thread. `acceptor` is a
-/// [`Tunnel`](rstream_core::Tunnel), a
-/// [`SupervisedTunnel`](rstream_core::SupervisedTunnel) (reconnects stay
-/// invisible to the App) or any other [`Accept`].
+/// [`Tunnel`](rstream_core::Tunnel) (reconnects stay invisible to the App)
+/// or any other [`Accept`].
 ///
 /// The returned [`Serve`] is configured with its methods and runs when
 /// awaited. See the [crate documentation](crate) for an example.
@@ -48,13 +48,9 @@ where
         acceptor,
         factory,
         workers: std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-        settings: Settings {
-            keep_alive: KeepAlive::default(),
-            client_request_timeout: Duration::from_secs(5),
-            client_disconnect_timeout: Duration::from_secs(1),
-            shutdown_timeout: Duration::from_secs(30),
-            max_connections: 25_000,
-        },
+        limits: ServeLimits::default(),
+        keep_alive: KeepAlive::default(),
+        client_disconnect_timeout: Duration::from_secs(1),
         signal: None,
         _types: PhantomData,
     }
@@ -65,16 +61,18 @@ where
 ///
 /// Awaiting gives `Ok(())` when the tunnel was closed or the graceful
 /// shutdown finished, and an [`Error`] when the tunnel ended on a failure
-/// (a [`Tunnel`](rstream_core::Tunnel) whose control channel was lost; a
-/// [`SupervisedTunnel`](rstream_core::SupervisedTunnel) reconnects instead)
-/// or a worker could not start. Dropping the future stops accepting and lets the workers
-/// drain within the shutdown timeout on their own threads.
+/// (a [`Tunnel`](rstream_core::Tunnel) whose session gave up: bad
+/// credentials, or the reconnect policy's attempts spent) or a worker could
+/// not start. Dropping the future stops accepting and lets the workers
+/// drain within the shutdown deadline on their own threads.
 #[must_use = "a Serve does nothing until awaited"]
 pub struct Serve<A, F, S, B> {
     acceptor: A,
     factory: F,
     workers: usize,
-    settings: Settings,
+    limits: ServeLimits,
+    keep_alive: KeepAlive,
+    client_disconnect_timeout: Duration,
     signal: Option<Signal>,
     _types: PhantomData<fn() -> (S, B)>,
 }
@@ -83,7 +81,9 @@ impl<A, F, S, B> fmt::Debug for Serve<A, F, S, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve")
             .field("workers", &self.workers)
-            .field("settings", &self.settings)
+            .field("limits", &self.limits)
+            .field("keep_alive", &self.keep_alive)
+            .field("client_disconnect_timeout", &self.client_disconnect_timeout)
             .field("graceful_shutdown", &self.signal.is_some())
             .finish_non_exhaustive()
     }
@@ -98,43 +98,56 @@ impl<A, F, S, B> Serve<A, F, S, B> {
     }
 
     /// How long a graceful shutdown waits for open connections before
-    /// closing them. Default: 30 seconds.
-    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.shutdown_timeout = timeout;
+    /// closing them
+    /// ([`DEFAULT_SHUTDOWN_DEADLINE`](rstream_core::incoming::DEFAULT_SHUTDOWN_DEADLINE)
+    /// by default).
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.limits = self.limits.shutdown_deadline(deadline);
         self
     }
 
-    /// How long a client has to send the head of its first request (and its
-    /// first bytes at all). Zero disables the limit. Default: 5 seconds.
-    pub fn client_request_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.client_request_timeout = timeout;
+    /// How long a client may take to send its first bytes and the head of
+    /// each request (actix-http's client request timeout)
+    /// ([`DEFAULT_HEADER_READ_TIMEOUT`](rstream_core::incoming::DEFAULT_HEADER_READ_TIMEOUT)
+    /// by default). `None` waits forever.
+    pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.limits = self.limits.header_read_timeout(timeout);
+        self
+    }
+
+    /// How many connections are served at once, all workers together
+    /// ([`DEFAULT_MAX_CONNECTIONS`](rstream_core::incoming::DEFAULT_MAX_CONNECTIONS)
+    /// by default). At the cap, accepting from the tunnel pauses until a
+    /// connection ends; clients wait at the engine. Zero counts as one.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits = self.limits.max_connections(max);
+        self
+    }
+
+    /// All three connection limits at once (header read timeout, connection
+    /// cap, shutdown deadline), the same [`ServeLimits`] the tower and axum
+    /// paths take.
+    pub fn limits(mut self, limits: ServeLimits) -> Self {
+        self.limits = limits;
         self
     }
 
     /// How long to wait for the client to finish closing once the server
     /// has closed its side. Zero disables the limit. Default: 1 second.
     pub fn client_disconnect_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.client_disconnect_timeout = timeout;
+        self.client_disconnect_timeout = timeout;
         self
     }
 
     /// HTTP/1.1 keep-alive (and HTTP/2 ping) setting: a `Duration`,
     /// [`KeepAlive::Os`] or [`KeepAlive::Disabled`]. Default: 5 seconds.
     pub fn keep_alive(mut self, keep_alive: impl Into<KeepAlive>) -> Self {
-        self.settings.keep_alive = keep_alive.into();
-        self
-    }
-
-    /// Most connections one worker serves at once. When every worker is at
-    /// its limit, accepting from the tunnel pauses until a connection ends.
-    /// Default: 25,000. Zero counts as one.
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.settings.max_connections = u32::try_from(max).unwrap_or(u32::MAX).max(1);
+        self.keep_alive = keep_alive.into();
         self
     }
 
     /// Shuts down gracefully once `signal` completes: stop accepting, let
-    /// open connections finish within the shutdown timeout, stop the workers.
+    /// open connections finish within the shutdown deadline, stop the workers.
     pub fn with_graceful_shutdown<G>(mut self, signal: G) -> Self
     where
         G: Future<Output = ()> + Send + 'static,
@@ -164,11 +177,21 @@ where
             acceptor,
             factory,
             workers: count,
-            settings,
+            limits,
+            keep_alive,
+            client_disconnect_timeout,
             signal,
             _types,
         } = self;
-        let mut dispatcher = Dispatcher::new(settings.max_connections as usize);
+        let settings = Settings {
+            keep_alive,
+            client_request_timeout: limits.get_header_read_timeout().unwrap_or(Duration::ZERO),
+            client_disconnect_timeout,
+            shutdown_deadline: limits.get_shutdown_deadline(),
+        };
+        // The connection cap is the pipeline's, for all workers together.
+        let mut dispatcher = Dispatcher::new(limits.get_max_connections());
+        let incoming = Incoming::with_limits(acceptor, limits);
         let (stop, stopping) = watch::channel(false);
 
         let mut workers = Vec::with_capacity(count);
@@ -208,7 +231,7 @@ where
             None => {
                 tracing::debug!(workers = count, "serving tunnel streams");
                 let signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
-                accept_loop(&acceptor, &mut dispatcher, signal).await
+                accept_loop(&incoming, &mut dispatcher, signal).await
             }
         };
 
@@ -248,10 +271,10 @@ where
     }
 }
 
-/// Accepts streams and hands them to the workers until the tunnel ends,
-/// `signal` fires or no worker is left.
+/// Accepts connections and hands them to the workers until the tunnel
+/// ends, `signal` fires or no worker is left.
 async fn accept_loop<A: Accept>(
-    acceptor: &A,
+    incoming: &Incoming<A>,
     dispatcher: &mut Dispatcher,
     mut signal: Signal,
 ) -> Result<(), Error> {
@@ -259,23 +282,20 @@ async fn accept_loop<A: Accept>(
         let accepted = tokio::select! {
             biased;
             () = &mut signal => return Ok(()),
-            accepted = acceptor.accept() => accepted,
+            accepted = incoming.next() => accepted,
         };
         match accepted {
-            Ok(Some(stream)) => {
+            Ok(Some(connection)) => {
                 tokio::select! {
                     biased;
                     () = &mut signal => return Ok(()),
-                    handed = dispatcher.dispatch(stream) => if handed.is_err() {
+                    handed = dispatcher.dispatch(connection) => if handed.is_err() {
                         tracing::warn!("no worker left to serve streams");
                         return Ok(());
                     },
                 }
             }
-            Ok(None) => {
-                tracing::debug!("tunnel closed; stopping");
-                return Ok(());
-            }
+            Ok(None) => return Ok(()),
             // By the `Accept` contract an error is final, retryable or not.
             Err(err) => return Err(Error::Accept(err)),
         }

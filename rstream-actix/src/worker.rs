@@ -19,7 +19,7 @@ use actix_service::{
 };
 use actix_web::dev::AppConfig;
 use futures_util::FutureExt as _;
-use rstream_core::TunnelStream;
+use rstream_core::incoming::Connection;
 use tokio::sync::{Notify, oneshot, watch};
 use tracing::Instrument as _;
 
@@ -32,10 +32,10 @@ use crate::io::TunnelIo;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
     pub(crate) keep_alive: KeepAlive,
+    /// Zero: no limit (actix-http's convention).
     pub(crate) client_request_timeout: Duration,
     pub(crate) client_disconnect_timeout: Duration,
-    pub(crate) shutdown_timeout: Duration,
-    pub(crate) max_connections: u32,
+    pub(crate) shutdown_deadline: Duration,
 }
 
 /// A started worker, seen from the thread that serves the tunnel.
@@ -219,7 +219,7 @@ async fn run<F, I, S, B>(
             stopping.clone(),
         );
     }
-    let deadline = tokio::time::sleep(settings.shutdown_timeout);
+    let deadline = tokio::time::sleep(settings.shutdown_deadline);
     tokio::pin!(deadline);
     loop {
         let none_left = connections.none_left.notified();
@@ -243,7 +243,7 @@ async fn run<F, I, S, B>(
 /// then hands it to actix-http with the source IP as the peer address.
 fn serve_stream<H>(
     index: usize,
-    stream: TunnelStream,
+    stream: Connection,
     load: Load,
     connections: &Rc<Connections>,
     service: &Rc<H>,

@@ -1,8 +1,7 @@
 //! `axum::serve` over an rstream tunnel, with connection info.
 //!
 //! [`TunnelListener`] implements [`axum::serve::Listener`] over any
-//! [`Accept`] (a [`Tunnel`](rstream_core::Tunnel) or a
-//! [`SupervisedTunnel`](rstream_core::SupervisedTunnel)), so axum's own
+//! [`Accept`] (a [`Tunnel`](rstream_core::Tunnel)), so axum's own
 //! `serve` answers the tunnel's traffic in-process, with no loopback port,
 //! and [`ConnectInfo<TunnelAddr>`](axum::extract::ConnectInfo) tells each
 //! handler where the client came from.
@@ -14,7 +13,7 @@
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let client = Client::from_env()?;
-//! let tunnel = client.supervise(TunnelOptions::http().publish(true)).await?;
+//! let tunnel = client.tunnel(TunnelOptions::http().publish(true)).await?;
 //! println!("serving at {:?}", tunnel.forwarding_address());
 //!
 //! let app = Router::new().route(
@@ -36,25 +35,33 @@
 //! # Ok(()) }
 //! ```
 //!
-//! # When the tunnel ends
+//! # Protections, and when the tunnel ends
 //!
-//! axum's `Listener::accept` cannot fail or report an end, so
-//! once the tunnel is closed or has failed (an accept error is final by the
+//! [`TunnelListener`] hands out connections through the accept pipeline
+//! every serving path shares ([`rstream_core::incoming`]): a client that
+//! sends nothing, or not a whole first request head, within the header read
+//! timeout (30 s by default) is cut off, and at most `max_connections`
+//! (1024 by default) are open at once, exactly as with
+//! `rstream_tower::serve` and `rstream_actix::serve` ([`ServeLimits`],
+//! [`TunnelListener::with_limits`]).
+//!
+//! axum's `Listener::accept` cannot fail or report an end, so once the
+//! tunnel is closed or has failed (an accept error is final by the
 //! [`Accept`] contract; it is logged at `error`), [`TunnelListener`] never
-//! yields another
-//! connection: `axum::serve` on its own would then wait forever. Pass
-//! [`TunnelListener::closed`] to `with_graceful_shutdown`, as above, and
-//! `serve` returns once the connections still open are done. A
-//! [`SupervisedTunnel`](rstream_core::SupervisedTunnel) only ends when it
-//! is closed or gives up (bad credentials): engine restarts and network
-//! failures are invisible to the app.
+//! yields another connection: `axum::serve` on its own would then wait
+//! forever. Pass [`TunnelListener::closed`] to `with_graceful_shutdown`, as
+//! above, and `serve` returns once the connections still open are done. A
+//! [`Tunnel`](rstream_core::Tunnel) only ends when it is closed or its
+//! session gives up (bad credentials): engine restarts and network failures
+//! are invisible to the app.
 //!
-//! `axum::serve` uses hyper's defaults and waits for open connections with
-//! no deadline. [`rstream_tower::serve`] serves a `Router` too, and adds a
-//! header read timeout, a header size limit, a connection cap, a shutdown
-//! deadline and a `StreamInfo` extension on every request; this crate is
-//! for code that wants `axum::serve` itself. Handlers reach private tunnels
-//! over HTTP with [`TunnelConnector`].
+//! [`serve`] (this crate's) does all of that for you: it serves the same
+//! `Router`, with the same `ConnectInfo<TunnelAddr>`, through
+//! [`rstream_tower::serve`], so it also times the head of every later
+//! request on a kept-alive connection, bounds a graceful shutdown by a
+//! deadline, and returns by itself when the tunnel ends. Use
+//! `axum::serve` over a [`TunnelListener`] when you want axum's own server
+//! loop. Handlers reach private tunnels over HTTP with [`TunnelConnector`].
 //!
 //! # Features
 //!
@@ -71,11 +78,14 @@ compile_error!("rstream-axum needs its `http1` feature, its `http2` feature, or 
 
 mod addr;
 mod listener;
+mod serve;
 
 pub use addr::TunnelAddr;
 pub use listener::TunnelListener;
+pub use rstream_core::incoming::ServeLimits;
 pub use rstream_core::{Accept, StreamInfo};
 pub use rstream_tower::{TunnelConnection, TunnelConnector};
+pub use serve::{WithConnectInfo, serve};
 
 #[cfg(test)]
 mod tests {
@@ -87,6 +97,5 @@ mod tests {
     fn public_types_are_send_and_sync_as_promised() {
         send_sync::<TunnelAddr>();
         send_sync::<TunnelListener<rstream_core::Tunnel>>();
-        send_sync::<TunnelListener<rstream_core::SupervisedTunnel>>();
     }
 }

@@ -13,7 +13,7 @@ use crate::proto::{self, ClientDetails, Message};
 use crate::transport::{
     ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsConnection, TlsSettings,
 };
-use crate::{ControlChannel, Error, ReconnectPolicy, Secret, TunnelStream};
+use crate::{ControlChannel, Error, ReconnectPolicy, Secret, Tunnel, TunnelOptions, TunnelStream};
 
 /// Default bound on every wait for the engine.
 pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,6 +58,8 @@ pub(crate) struct ClientInner {
     pub(crate) operation_timeout: Duration,
     pub(crate) heartbeat_interval: Option<Duration>,
     pub(crate) reconnect: ReconnectPolicy,
+    /// The session [`Client::tunnel`] adds tunnels to, while it lives.
+    pub(crate) session: tokio::sync::Mutex<crate::session::WeakControlChannel>,
     pub(crate) zero_rtt: bool,
     pub(crate) agent: String,
     pub(crate) version: String,
@@ -102,9 +104,46 @@ impl Client {
         }
     }
 
-    /// Opens a control channel to the engine.
+    /// Starts a session with the engine: a control channel that reconnects
+    /// by itself and re-creates its tunnels (see [`ControlChannel`]).
+    /// Returns once the first control channel is open, or with the error
+    /// that ended the session (bad credentials, an untrusted engine
+    /// certificate, or what the [`ReconnectPolicy`] gave up on).
     pub async fn connect(&self) -> Result<ControlChannel, Error> {
         ControlChannel::open(self.clone()).await
+    }
+
+    /// Creates a tunnel that rides over reconnects, on this client's shared
+    /// session (started on first use; all of a client's `tunnel` calls share
+    /// one control channel). Returns once the tunnel is online, or with the
+    /// error that ended it: bad credentials, invalid options, an engine
+    /// certificate that is not trusted (on the first connection), or the
+    /// last failure once the [`ReconnectPolicy`] gave up. Other failures are
+    /// retried, so wrap the call in a timeout if the engine may be
+    /// unreachable for long, or use
+    /// [`tunnel_in_background`](Self::tunnel_in_background).
+    pub async fn tunnel(&self, options: TunnelOptions) -> Result<Tunnel, Error> {
+        let tunnel = self.tunnel_in_background(options).await?;
+        tunnel.online().await?;
+        Ok(tunnel)
+    }
+
+    /// Adds a tunnel to this client's shared session and returns at once,
+    /// before it is online; watch [`Tunnel::watch_state`] or await
+    /// [`Tunnel::online`]. Must be called inside a Tokio runtime.
+    pub async fn tunnel_in_background(&self, options: TunnelOptions) -> Result<Tunnel, Error> {
+        options.validate()?;
+        let mut session = self.inner.session.lock().await;
+        let control = match session.upgrade() {
+            Some(control) => control,
+            None => {
+                let control = ControlChannel::start(self.clone());
+                *session = control.downgrade();
+                control
+            }
+        };
+        drop(session);
+        control.create_tunnel_in_background(options)
     }
 
     /// Dials a private tunnel by name or id, with the client's zero-RTT
@@ -390,7 +429,7 @@ impl ClientBuilder {
         self
     }
 
-    /// How supervised tunnels reconnect after losing the engine (default:
+    /// How sessions and their tunnels reconnect after losing the engine (default:
     /// [`ReconnectPolicy::default`], first attempt at once, then 1 s
     /// doubling to 30 s). [`ReconnectPolicy::never`] surfaces the first
     /// loss instead.
@@ -466,6 +505,7 @@ impl ClientBuilder {
                 operation_timeout: self.operation_timeout.unwrap_or(DEFAULT_OPERATION_TIMEOUT),
                 heartbeat_interval,
                 reconnect,
+                session: Default::default(),
                 zero_rtt: self.zero_rtt.unwrap_or(true),
                 agent,
                 version,

@@ -26,7 +26,7 @@
 //!   server can stop accepting and drain.
 //!
 //! ```no_run
-//! # async fn run(tunnel: rstream_core::SupervisedTunnel) -> rstream_core::Result<()> {
+//! # async fn run(tunnel: rstream_core::Tunnel) -> rstream_core::Result<()> {
 //! use std::time::Duration;
 //! use rstream_core::incoming::{Incoming, ServeLimits};
 //!

@@ -12,8 +12,7 @@
 //! use tokio::io::AsyncWriteExt;
 //!
 //! let client = Client::builder().engine("engine.example.com").token("tok_...").build()?;
-//! let control = client.connect().await?;
-//! let tunnel = control.create_tunnel(TunnelOptions::new().name("echo")).await?;
+//! let tunnel = client.tunnel(TunnelOptions::new().name("echo")).await?;
 //! println!("{}", tunnel.forwarding_address()); // rstrm://echo (unpublished)
 //! while let Some(mut stream) = tunnel.accept().await? {
 //!     tokio::spawn(async move {
@@ -23,8 +22,30 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The protocol layer ([`proto`]) is pure and free of I/O; the async parts are
-//! thin layers on top.
+//! # Layers
+//!
+//! Data flows from the engine up to the application; each layer uses only
+//! the ones below it (no module cycles):
+//!
+//! | module | owns | I/O |
+//! |---|---|---|
+//! | [`proto`] | the protocol's messages and the frame codec (shared with the local engine and the fuzz targets) | none |
+//! | [`config`] | configuration: explicit options, `RSTREAM_*`, the YAML context | reads files and the environment |
+//! | `transport` (internal) | TCP, HTTP `CONNECT` proxies, rustls (ALPN, SNI, CA, mTLS, resumption) | yes |
+//! | `dial` (internal) | the two stream handshakes: `ProxyReq` for accepted streams, `StreamReq` for dials | yes |
+//! | `control::state` (internal) | the control channel's protocol as a pure state machine: frames, ticks and requests in; frames to send, streams to open, tunnels to notify out | none: unit-tested and fuzzed directly |
+//! | `control` (internal) | one control channel: the tasks that drive the state machine, and the tunnels created on it | yes |
+//! | `reconnect` (internal) | [`ReconnectPolicy`] and the delays it gives | none |
+//! | [`ControlChannel`] (`session`) | a session: one control channel at a time, reconnecting by itself and creating its tunnels again on each | yes |
+//! | [`Tunnel`] | one tunnel for its whole life: `accept()` across reconnects, a stable forwarding address, a watchable [`TunnelState`] | yes |
+//! | [`incoming`] | the one accept pipeline the framework crates share: guarded connections, limits, end of the tunnel | yes |
+//! | `api`, `control_plane` (features) | the engine HTTP API and the control plane | yes |
+//!
+//! Handles and what closing them does: dropping the last clone of a
+//! [`Tunnel`] closes it at the engine in the background, and
+//! [`Tunnel::close`] does it now; a [`ControlChannel`] lives while any clone
+//! or any of its tunnels does; a [`TunnelStream`] is its own TLS connection,
+//! unaffected by both (see its docs for its own close and drop).
 //!
 //! Optional features:
 //!
@@ -53,16 +74,15 @@ mod options;
 pub mod proto;
 mod reconnect;
 pub mod secret;
+mod session;
 pub mod stable_domain;
 mod stream;
-mod supervisor;
 mod transport;
 mod tunnel;
 
 pub use client::{
     AGENT, Client, ClientBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_OPERATION_TIMEOUT,
 };
-pub use control::ControlChannel;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub use control::fuzz_handle_frames;
@@ -71,7 +91,7 @@ pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions, forwarding_addr
 pub use proto::ErrorCode;
 pub use reconnect::ReconnectPolicy;
 pub use secret::Secret;
+pub use session::ControlChannel;
 pub use stream::{StreamInfo, TunnelStream};
-pub use supervisor::{SupervisedTunnel, TunnelState};
 pub use transport::{ClientIdentity, DEFAULT_CONNECT_TIMEOUT, ProxySettings, TlsSettings};
-pub use tunnel::{Accept, ForwardTarget, Tunnel};
+pub use tunnel::{Accept, ForwardTarget, Tunnel, TunnelState};

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::Error;
 
-/// How a supervised tunnel (and the engine API's event watch) reconnects
+/// How a session and its tunnels (and the engine API's event watch) reconnect
 /// after losing its connection to the engine.
 ///
 /// The default: the first attempt after a loss goes out at once (after a
@@ -17,7 +17,7 @@ use crate::Error;
 /// Authentication and request errors always stop reconnecting, and so does a
 /// first connection refused at TLS for a reason retrying cannot fix (the
 /// engine's certificate is not trusted or not valid for its name); see
-/// [`Client::supervise`](crate::Client::supervise).
+/// [`Client::tunnel`](crate::Client::tunnel).
 ///
 /// ```
 /// use std::time::Duration;
@@ -170,20 +170,14 @@ impl Backoff {
 /// `ever_online`: whether it was online at least once; before that, a TLS
 /// refusal that no retry can fix (an untrusted certificate, say) is final.
 ///
-/// Transport failures, timeouts (liveness loss included), protocol errors,
-/// engine codes 6000, 7000 and 9000, and a hostname or port still held by
-/// the previous connection are retried, as the reference CLI does;
-/// authentication (1000) and request errors (2xxx, 3xxx) are final.
+/// Transport failures, timeouts (liveness loss included), protocol errors
+/// and engine codes 6000, 7000 and 9000 are retried, as the reference CLI
+/// does; authentication (1000) and request errors (2xxx, 3xxx) are final.
+/// (A re-created tunnel whose hostname or port the previous connection still
+/// holds is retried by the session, which knows the tunnel held it: no
+/// engine message is read.)
 pub(crate) fn should_retry(error: &Error, ever_online: bool) -> bool {
     match error {
-        // The engine reports a route its previous connection still holds
-        // only by message; the reference CLI matches the same two.
-        Error::Engine { message, .. }
-            if message.contains("Hostname is already in use")
-                || message.contains("TCP port is already in use") =>
-        {
-            true
-        }
         Error::Protocol(_) => true,
         Error::TlsRejected(_) => ever_online,
         e => e.is_retryable(),
@@ -291,12 +285,8 @@ mod tests {
     #[test]
     fn retry_classification() {
         assert!(should_retry(&Error::engine(6000, "busy"), false));
-        assert!(should_retry(
+        assert!(!should_retry(
             &Error::engine(2000, "Hostname is already in use."),
-            true
-        ));
-        assert!(should_retry(
-            &Error::engine(2000, "TCP port is already in use."),
             true
         ));
         assert!(should_retry(

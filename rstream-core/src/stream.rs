@@ -32,6 +32,13 @@ pub struct StreamInfo {
 /// when the peer closes; the engine does not carry half-closes, so treat
 /// end-of-file as the end of the whole stream. Shutting down the write side
 /// sends a TLS `close_notify`, which closes the stream at the engine.
+///
+/// Dropping it closes the TCP connection without a `close_notify`: the
+/// engine closes the stream all the same, after delivering what was already
+/// written. Likewise a peer that goes away without a `close_notify` reads
+/// here as a clean end-of-file, not an error (the engine does not send one
+/// when the other side simply disconnects), so a truncated exchange must be
+/// detected by the application protocol (HTTP does).
 #[derive(Debug)]
 pub struct TunnelStream {
     io: TlsConnection,

@@ -1,147 +1,299 @@
-//! [`Tunnel`]: a tunnel on a control channel and the streams it accepts.
+//! [`Tunnel`]: a tunnel that rides over reconnects, and the streams it
+//! accepts.
+//!
+//! A tunnel belongs to a [`ControlChannel`](crate::ControlChannel) session;
+//! the session re-creates it on every new control channel and delivers its
+//! streams to the one queue its [`Tunnel::accept`] reads, so nothing about a
+//! reconnect reaches the application but [`TunnelState`] changes.
 
+use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use futures_util::Stream;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use crate::control::{End, TunnelParts};
-use crate::options::forwarding_address;
 use crate::proto::TunnelProperties;
-use crate::{ControlChannel, Error, TunnelStream};
+use crate::{Error, TunnelOptions, TunnelStream};
 
-/// Where a tunnel's life stands; shared by the handle and the control task.
-#[derive(Debug)]
-pub(crate) struct TunnelStatus {
-    id: String,
-    end: watch::Sender<Option<End>>,
-    close_sent: AtomicBool,
+/// What a tunnel is doing, for the application to watch and log.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum TunnelState {
+    /// Being created for the first time.
+    Connecting,
+    /// The tunnel is up.
+    Online {
+        /// The id of the tunnel on the engine (new after every reconnect).
+        tunnel_id: String,
+        /// Where the tunnel is reachable.
+        forwarding_address: String,
+    },
+    /// The tunnel is down and will be re-created after `next_delay`.
+    Reconnecting {
+        /// How many attempts failed in a row.
+        attempt: u32,
+        /// Why the last attempt or the last connection failed.
+        last_error: Arc<Error>,
+        /// How long until the next attempt.
+        next_delay: Duration,
+    },
+    /// Stopped on an error that retrying would not fix, or on the last
+    /// failure once the reconnect policy's attempts were spent.
+    Failed(Arc<Error>),
+    /// Closed by the application (or dropped).
+    Closed,
 }
 
-impl TunnelStatus {
-    pub(crate) fn new(id: String) -> Self {
-        TunnelStatus {
-            id,
-            end: watch::channel(None).0,
-            close_sent: AtomicBool::new(false),
-        }
+impl TunnelState {
+    /// Whether the tunnel has ended for good (closed or failed).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, TunnelState::Failed(_) | TunnelState::Closed)
+    }
+}
+
+/// What a tunnel asks of its session.
+pub(crate) enum Command {
+    /// Create this tunnel (now and after every reconnect).
+    Add(Arc<TunnelShared>),
+    /// Close this tunnel; answer when the engine confirmed (or at once if
+    /// the session is not connected).
+    Remove {
+        key: u64,
+        reply: Option<oneshot::Sender<Result<(), Error>>>,
+    },
+    /// The engine closed this tunnel on its own: create it again.
+    ClosedByEngine(u64),
+    /// Close the session and every tunnel.
+    Close(Option<oneshot::Sender<()>>),
+}
+
+/// The part of a tunnel its session works with.
+#[derive(Debug)]
+pub(crate) struct TunnelShared {
+    pub(crate) key: u64,
+    /// The options it is created with; after the first creation they ask for
+    /// the same hostname (or port) again.
+    pub(crate) options: Mutex<TunnelOptions>,
+    pub(crate) deliver: mpsc::Sender<TunnelStream>,
+    pub(crate) state: watch::Sender<TunnelState>,
+    /// The forwarding address of the first creation, kept for good.
+    pub(crate) address: OnceLock<String>,
+    /// The engine's properties of the latest creation.
+    pub(crate) properties: Mutex<Option<TunnelProperties>>,
+    pub(crate) ever_online: AtomicBool,
+}
+
+impl TunnelShared {
+    pub(crate) fn new(options: TunnelOptions) -> (Arc<TunnelShared>, mpsc::Receiver<TunnelStream>) {
+        static KEYS: AtomicU64 = AtomicU64::new(1);
+        let (deliver, streams) = mpsc::channel(crate::control::ACCEPT_QUEUE);
+        let shared = Arc::new(TunnelShared {
+            key: KEYS.fetch_add(1, Ordering::Relaxed),
+            options: Mutex::new(options),
+            deliver,
+            state: watch::channel(TunnelState::Connecting).0,
+            address: OnceLock::new(),
+            properties: Mutex::new(None),
+            ever_online: AtomicBool::new(false),
+        });
+        (shared, streams)
     }
 
-    pub(crate) fn end(&self, end: End) {
-        self.end.send_if_modified(|current| {
-            if current.is_none() {
-                *current = Some(end);
-                true
-            } else {
+    pub(crate) fn options(&self) -> TunnelOptions {
+        self.options
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub(crate) fn set_options(&self, options: TunnelOptions) {
+        *self.options.lock().unwrap_or_else(|e| e.into_inner()) = options;
+    }
+
+    pub(crate) fn set_properties(&self, properties: TunnelProperties) {
+        *self.properties.lock().unwrap_or_else(|e| e.into_inner()) = Some(properties);
+    }
+
+    /// Moves to `state` unless the tunnel has already ended.
+    pub(crate) fn set_state(&self, state: TunnelState) {
+        self.state.send_if_modified(|current| {
+            if current.is_terminal() {
                 false
+            } else {
+                *current = state;
+                true
             }
         });
     }
-
-    pub(crate) fn is_ended(&self) -> bool {
-        self.end.borrow().is_some()
-    }
 }
 
-/// A tunnel created with [`ControlChannel::create_tunnel`].
+/// A tunnel: the streams the engine routes to it, across reconnects.
 ///
-/// Cheap to clone; clones share one accept queue. The tunnel lives until
-/// [`close`](Self::close) is called, its control channel ends, or the last
-/// clone is dropped: then it is closed in the background, the way dropping a
-/// `TcpListener` stops listening. Streams already accepted keep flowing.
+/// From [`Client::tunnel`](crate::Client::tunnel) or
+/// [`ControlChannel::create_tunnel`](crate::ControlChannel::create_tunnel).
+/// When the control channel drops, its session reconnects (as the client's
+/// [`ReconnectPolicy`](crate::ReconnectPolicy) says) and creates the tunnel
+/// again with the same properties; [`accept`](Self::accept) just waits
+/// meanwhile, and [`forwarding_address`](Self::forwarding_address) stays
+/// the same: a published tunnel asks for the hostname (or tcp port) it got
+/// first, and on a managed engine host an unnamed published tunnel gets a
+/// stable hostname generated once (see [`stable_domain`](crate::stable_domain)).
+/// Watch [`state`](Self::state) to see reconnects.
+///
+/// Cheap to clone; clones share one accept queue. Closing: [`close`](Self::close),
+/// or dropping the last clone, closes the tunnel at the engine (in the
+/// background on drop), the way dropping a `TcpListener` stops listening;
+/// a session whose last tunnel and handle are gone closes its control
+/// channel. Streams already accepted are their own connections and keep
+/// flowing through all of this, and through reconnects.
 #[derive(Clone, Debug)]
 pub struct Tunnel {
     inner: Arc<TunnelInner>,
 }
 
-#[derive(Debug)]
 struct TunnelInner {
-    control: ControlChannel,
-    properties: TunnelProperties,
+    shared: Arc<TunnelShared>,
+    commands: mpsc::UnboundedSender<Command>,
     streams: tokio::sync::Mutex<mpsc::Receiver<TunnelStream>>,
-    status: Arc<TunnelStatus>,
-    /// Set once `accept` has returned the channel's failure.
+    /// Set once `accept` has returned the final failure.
     failure_reported: AtomicBool,
+    operation_timeout: Duration,
+    /// Keeps the session alive while the tunnel is.
+    _session: Arc<dyn Any + Send + Sync>,
+}
+
+impl std::fmt::Debug for TunnelInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tunnel")
+            .field("state", &*self.shared.state.borrow())
+            .field("forwarding_address", &self.shared.address.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for TunnelInner {
     fn drop(&mut self) {
-        if !self.status.is_ended() && !self.status.close_sent.swap(true, Ordering::SeqCst) {
-            self.control.core().request_tunnel_close(&self.status.id);
+        if !self.shared.state.borrow().is_terminal() {
+            let _ = self.commands.send(Command::Remove {
+                key: self.shared.key,
+                reply: None,
+            });
         }
     }
 }
 
 impl Tunnel {
-    pub(crate) fn new(control: ControlChannel, parts: TunnelParts) -> Self {
+    pub(crate) fn new(
+        shared: Arc<TunnelShared>,
+        streams: mpsc::Receiver<TunnelStream>,
+        commands: mpsc::UnboundedSender<Command>,
+        operation_timeout: Duration,
+        session: Arc<dyn Any + Send + Sync>,
+    ) -> Tunnel {
         Tunnel {
             inner: Arc::new(TunnelInner {
-                control,
-                properties: parts.properties,
-                streams: tokio::sync::Mutex::new(parts.streams),
-                status: parts.status,
+                shared,
+                commands,
+                streams: tokio::sync::Mutex::new(streams),
                 failure_reported: AtomicBool::new(false),
+                operation_timeout,
+                _session: session,
             }),
         }
     }
 
-    /// The tunnel id the engine assigned.
-    pub fn id(&self) -> &str {
-        &self.inner.status.id
+    /// Waits until the tunnel is online (at once if it is), or returns the
+    /// error that ended it.
+    pub async fn online(&self) -> Result<(), Error> {
+        let mut state = self.inner.shared.state.subscribe();
+        let reached = state
+            .wait_for(|s| matches!(s, TunnelState::Online { .. }) || s.is_terminal())
+            .await
+            .map(|s| s.clone());
+        match reached {
+            Ok(TunnelState::Online { .. }) => Ok(()),
+            Ok(TunnelState::Failed(e)) => Err(e.duplicate()),
+            _ => Err(Error::Closed("the tunnel is closed".into())),
+        }
     }
 
-    /// The tunnel's properties as the engine created them.
-    pub fn properties(&self) -> &TunnelProperties {
-        &self.inner.properties
+    /// The tunnel id the engine assigned to its latest creation (a new one
+    /// after every reconnect); empty before the first.
+    pub fn id(&self) -> String {
+        self.properties().and_then(|p| p.id).unwrap_or_default()
+    }
+
+    /// The tunnel's properties as the engine created them the latest time;
+    /// `None` before the first creation.
+    pub fn properties(&self) -> Option<TunnelProperties> {
+        self.inner
+            .shared
+            .properties
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Where the tunnel can be reached: `https://HOST` for a published http
     /// tunnel, `HOST:PORT (tcp)`, `HOST (tls)`, or `rstrm://NAME (unpublished)`.
+    /// The same for the tunnel's whole life, across reconnects. Empty only
+    /// for a tunnel that was never online
+    /// ([`Client::tunnel_in_background`](crate::Client::tunnel_in_background)).
     pub fn forwarding_address(&self) -> String {
-        forwarding_address(&self.inner.properties)
+        self.inner.shared.address.get().cloned().unwrap_or_default()
     }
 
-    /// The control channel this tunnel lives on.
-    pub fn control(&self) -> &ControlChannel {
-        &self.inner.control
+    /// The current state.
+    pub fn state(&self) -> TunnelState {
+        self.inner.shared.state.borrow().clone()
     }
 
-    /// Whether the tunnel has been closed or its control channel has ended.
+    /// A receiver that sees every state change.
+    pub fn watch_state(&self) -> watch::Receiver<TunnelState> {
+        self.inner.shared.state.subscribe()
+    }
+
+    /// Whether the tunnel has ended for good (closed, or failed and will not
+    /// reconnect).
     pub fn is_closed(&self) -> bool {
-        self.inner.status.is_ended()
+        self.inner.shared.state.borrow().is_terminal()
     }
 
-    /// Waits for the next stream.
+    /// Waits for the next stream, across reconnects: a dropped engine
+    /// connection does not end it.
     ///
-    /// Streams already queued are handed out first. Then, if the control
-    /// channel failed, its failure is returned once; after that (and after a
-    /// normal close) every call returns `Ok(None)`. An error here is final:
-    /// the tunnel yields no more streams, even when the error says a retry
-    /// could succeed (a retry means a new tunnel, which
-    /// [`Client::supervise`](crate::Client::supervise) does for you).
+    /// Streams already queued are handed out first. Once the tunnel has
+    /// ended, `Ok(None)`; if it ended on a failure (an authentication or
+    /// request error, or the [`ReconnectPolicy`](crate::ReconnectPolicy)
+    /// gave up), that error is returned once before. Cancel-safe.
     pub async fn accept(&self) -> Result<Option<TunnelStream>, Error> {
         let mut streams = self.inner.streams.lock().await;
-        match streams.recv().await {
-            Some(stream) => Ok(Some(stream)),
-            None => match self.inner.status.end.borrow().as_ref() {
-                Some(End::Failed(e))
-                    if !self.inner.failure_reported.swap(true, Ordering::SeqCst) =>
-                {
-                    Err(e.duplicate())
-                }
-                _ => Ok(None),
-            },
+        let mut state = self.inner.shared.state.subscribe();
+        tokio::select! {
+            biased;
+            stream = streams.recv() => return Ok(stream),
+            _ = state.wait_for(TunnelState::is_terminal) => {}
+        }
+        if let Ok(stream) = streams.try_recv() {
+            return Ok(Some(stream));
+        }
+        match &*self.inner.shared.state.borrow() {
+            TunnelState::Failed(e) if !self.inner.failure_reported.swap(true, Ordering::SeqCst) => {
+                Err(e.duplicate())
+            }
+            _ => Ok(None),
         }
     }
 
     /// The accepted streams as a [`futures_util::Stream`]; it ends when the
-    /// tunnel closes and yields the failure if the control channel fails.
+    /// tunnel ends, after yielding the failure if it failed.
     pub fn streams(&self) -> impl Stream<Item = Result<TunnelStream, Error>> + Send + 'static {
         futures_util::stream::unfold(Some(self.clone()), |tunnel| async move {
             let tunnel = tunnel?;
@@ -153,33 +305,35 @@ impl Tunnel {
         })
     }
 
-    /// Closes the tunnel and waits (bounded by the operation timeout) for the
-    /// engine to confirm. Concurrent calls send one request; a call that
-    /// timed out can be retried. Closing a closed tunnel returns at once.
+    /// Closes the tunnel: it is closed at the engine (waiting, bounded by the
+    /// operation timeout, for the engine to confirm), [`accept`](Self::accept)
+    /// hands out what is queued and then `Ok(None)`, and the state becomes
+    /// [`TunnelState::Closed`]. Closing a closed or failed tunnel returns at
+    /// once.
     pub async fn close(&self) -> Result<(), Error> {
-        let status = &self.inner.status;
-        let core = self.inner.control.core();
-        let mut end = status.end.subscribe();
-        if end.borrow().is_some() {
+        if self.is_closed() {
             return Ok(());
         }
-        if !status.close_sent.swap(true, Ordering::SeqCst) {
-            core.request_tunnel_close(&status.id);
-        }
-        let timeout = core.operation_timeout();
-        match tokio::time::timeout(timeout, end.wait_for(Option::is_some)).await {
-            Ok(_) => Ok(()),
-            Err(_) => {
-                status.close_sent.store(false, Ordering::SeqCst);
-                Err(Error::timeout("closing a tunnel", timeout))
-            }
-        }
+        let (reply, answer) = oneshot::channel();
+        let sent = self.inner.commands.send(Command::Remove {
+            key: self.inner.shared.key,
+            reply: Some(reply),
+        });
+        let result = match sent {
+            Ok(()) => tokio::time::timeout(self.inner.operation_timeout * 2, answer)
+                .await
+                .map_err(|_| Error::timeout("closing a tunnel", self.inner.operation_timeout))
+                .and_then(|r| r.unwrap_or(Ok(()))),
+            Err(_) => Ok(()),
+        };
+        self.inner.shared.set_state(TunnelState::Closed);
+        result
     }
 
     /// Relays every accepted stream to a local TCP service, in both
-    /// directions, until the tunnel closes (`Ok`) or its control channel
-    /// fails (the error). A local service that refuses a connection closes
-    /// that stream only.
+    /// directions, until the tunnel closes (`Ok`) or fails for good (the
+    /// error). A local service that refuses a connection closes that stream
+    /// only.
     pub async fn forward_to(&self, address: impl Into<ForwardTarget>) -> Result<(), Error> {
         let target = address.into();
         while let Some(stream) = self.accept().await? {
@@ -239,15 +393,15 @@ async fn relay(mut stream: TunnelStream, target: ForwardTarget) {
     }
 }
 
-/// A source of accepted streams: a [`Tunnel`], or a tunnel that reconnects
-/// by itself. The framework crates (tower, axum, actix) serve anything that
-/// implements it.
+/// A source of accepted streams, like a [`Tunnel`]. The framework crates
+/// (tower, axum, actix) serve anything that implements it.
 ///
 /// The contract: `Ok(Some(stream))` for each stream; `Ok(None)` when no more
 /// will come; an `Err` is final as well (the source has ended because of
 /// that error, and later calls return `Ok(None)`). A server loop therefore
 /// stops on the first `Ok(None)` or `Err`, whatever
-/// [`Error::is_retryable`] says: reconnecting is the source's job.
+/// [`Error::is_retryable`] says: reconnecting is the source's job (a
+/// [`Tunnel`] does it).
 pub trait Accept: Send + Sync + 'static {
     /// Waits for the next stream; `Ok(None)` when no more will come, `Err`
     /// when the source ended with that error.
@@ -264,5 +418,6 @@ impl Accept for Tunnel {
 const _: fn() = || {
     fn send_sync<T: Send + Sync + 'static>() {}
     send_sync::<Tunnel>();
+    send_sync::<TunnelState>();
     let _ = <Tunnel as Clone>::clone;
 };

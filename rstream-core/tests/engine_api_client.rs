@@ -74,8 +74,11 @@ async fn lists_tunnels_with_filters_and_labels() {
         .iter()
         .find(|t| t.name.as_deref() == Some("web"))
         .unwrap();
-    assert_eq!(listed_web.id.as_deref(), Some(web.id()));
-    assert_eq!(listed_web.client_id.as_deref(), Some(control.client_id()));
+    assert_eq!(listed_web.id.as_deref(), Some(web.id().as_str()));
+    assert_eq!(
+        listed_web.client_id.as_deref(),
+        Some(control.client_id().as_str())
+    );
     assert_eq!(listed_web.status.as_deref(), Some("online"));
     assert_eq!(
         listed_web.labels.get("team").map(String::as_str),
@@ -109,7 +112,7 @@ async fn lists_tunnels_with_filters_and_labels() {
         .await
         .unwrap();
     assert_eq!(by_name.len(), 1);
-    assert_eq!(by_name[0].id.as_deref(), Some(db.id()));
+    assert_eq!(by_name[0].id.as_deref(), Some(db.id().as_str()));
 
     // A label whose value is None matches any value of that label.
     let any_team = guard(api.list_tunnels(&TunnelFilters::new().any_label_value("team"), None))
@@ -125,7 +128,7 @@ async fn lists_tunnels_with_filters_and_labels() {
         .await
         .unwrap();
     assert_eq!(payments.len(), 1);
-    assert_eq!(payments[0].id.as_deref(), Some(web.id()));
+    assert_eq!(payments[0].id.as_deref(), Some(web.id().as_str()));
 
     let both = TunnelFilters::new()
         .label("team", "payments")
@@ -169,8 +172,8 @@ async fn gets_one_tunnel_and_probes_health() {
         .unwrap();
     let api = api(&engine);
 
-    let got = guard(api.get_tunnel(tunnel.id())).await.unwrap();
-    assert_eq!(got.id.as_deref(), Some(tunnel.id()));
+    let got = guard(api.get_tunnel(&tunnel.id())).await.unwrap();
+    assert_eq!(got.id.as_deref(), Some(tunnel.id().as_str()));
     assert_eq!(got.name.as_deref(), Some("single"));
 
     let missing = guard(api.get_tunnel("no-such-tunnel")).await.unwrap_err();
@@ -202,7 +205,7 @@ async fn lists_clients_with_filters() {
         .unwrap();
     let ours = clients
         .iter()
-        .find(|c| c.id.as_deref() == Some(control.client_id()))
+        .find(|c| c.id.as_deref() == Some(control.client_id().as_str()))
         .expect("our runtime is listed");
     assert_eq!(ours.agent.as_deref(), Some("rstream-rust-runtime"));
     assert_eq!(ours.protocol_version.as_deref(), Some("1.4.5"));
@@ -273,7 +276,7 @@ async fn watch_receives_events_in_order() {
     let created_client = next_of(&mut events, &[EventKind::ClientCreated]).await;
     assert_eq!(
         created_client.client().unwrap().id.as_deref(),
-        Some(control.client_id())
+        Some(control.client_id().as_str())
     );
 
     let tunnel = guard(control.create_tunnel(TunnelOptions::new().name("evented")))
@@ -285,7 +288,10 @@ async fn watch_receives_events_in_order() {
     )
     .await;
     assert_eq!(created.kind, EventKind::TunnelCreated);
-    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
+    assert_eq!(
+        created.tunnel().unwrap().id.as_deref(),
+        Some(tunnel.id().as_str())
+    );
     assert_eq!(created.tunnel().unwrap().name.as_deref(), Some("evented"));
     assert!(created.id.is_some());
 
@@ -296,7 +302,10 @@ async fn watch_receives_events_in_order() {
     )
     .await;
     assert_eq!(deleted.kind, EventKind::TunnelDeleted);
-    assert_eq!(deleted.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
+    assert_eq!(
+        deleted.tunnel().unwrap().id.as_deref(),
+        Some(tunnel.id().as_str())
+    );
 
     let client_id = control.client_id().to_owned();
     guard(control.close()).await.unwrap();
@@ -326,12 +335,18 @@ async fn watch_filters_events() {
     // Only tunnel events pass the filter, and only the labelled tunnel's.
     let event = next(&mut events).await;
     assert_eq!(event.kind, EventKind::TunnelCreated, "{event:?}");
-    assert_eq!(event.tunnel().unwrap().id.as_deref(), Some(wanted.id()));
+    assert_eq!(
+        event.tunnel().unwrap().id.as_deref(),
+        Some(wanted.id().as_str())
+    );
     guard(ignored.close()).await.unwrap();
     guard(wanted.close()).await.unwrap();
     let event = next(&mut events).await;
     assert_eq!(event.kind, EventKind::TunnelDeleted, "{event:?}");
-    assert_eq!(event.tunnel().unwrap().id.as_deref(), Some(wanted.id()));
+    assert_eq!(
+        event.tunnel().unwrap().id.as_deref(),
+        Some(wanted.id().as_str())
+    );
     guard(control.close()).await.unwrap();
 }
 
@@ -355,6 +370,9 @@ async fn watch_survives_an_engine_restart() {
         .await
         .unwrap();
     let created = next_of(&mut events, &[EventKind::TunnelCreated]).await;
-    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
+    assert_eq!(
+        created.tunnel().unwrap().id.as_deref(),
+        Some(tunnel.id().as_str())
+    );
     guard(control.close()).await.unwrap();
 }

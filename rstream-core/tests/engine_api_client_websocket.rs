@@ -225,10 +225,16 @@ async fn websocket_watch_against_the_local_engine() {
     guard(tunnel.close()).await.unwrap();
     let created = guard(events.next()).await.unwrap().unwrap();
     assert_eq!(created.kind, EventKind::TunnelCreated);
-    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
+    assert_eq!(
+        created.tunnel().unwrap().id.as_deref(),
+        Some(tunnel.id().as_str())
+    );
     let deleted = guard(events.next()).await.unwrap().unwrap();
     assert_eq!(deleted.kind, EventKind::TunnelDeleted);
-    assert_eq!(deleted.tunnel().unwrap().id.as_deref(), Some(tunnel.id()));
+    assert_eq!(
+        deleted.tunnel().unwrap().id.as_deref(),
+        Some(tunnel.id().as_str())
+    );
 
     // It survives an engine restart and starts over from state.initial.
     guard(engine.restart()).await.expect("the engine restarts");
@@ -240,7 +246,10 @@ async fn websocket_watch_against_the_local_engine() {
         .unwrap();
     let created = guard(events.next()).await.unwrap().unwrap();
     assert_eq!(created.kind, EventKind::TunnelCreated);
-    assert_eq!(created.tunnel().unwrap().id.as_deref(), Some(again.id()));
+    assert_eq!(
+        created.tunnel().unwrap().id.as_deref(),
+        Some(again.id().as_str())
+    );
     guard(control.close()).await.unwrap();
 
     let stranger = builder(&engine)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use rstream_core::{Error, TunnelOptions};
+use rstream_core::{Error, ReconnectPolicy, TunnelOptions};
 use rstream_e2e::*;
 
 #[tokio::test]
@@ -57,8 +57,10 @@ async fn heartbeats_keep_the_channel_up() {
 #[tokio::test]
 async fn liveness_loss_fails_the_channel_and_accept_reports_it() {
     let engine = engine().await;
+    // Failures surfaced instead of reconnecting, to see the channel's own.
     let client = builder(&engine)
         .heartbeat_interval(Some(Duration::from_secs(1)))
+        .reconnect(ReconnectPolicy::never())
         .build()
         .unwrap();
     let control = guard(client.connect()).await.unwrap();
@@ -77,9 +79,18 @@ async fn liveness_loss_fails_the_channel_and_accept_reports_it() {
     assert!(guard(tunnel.accept()).await.unwrap().is_none());
 }
 
+/// A client that surfaces the first failure of its control channel instead
+/// of reconnecting, to see the channel's own errors.
+fn surfacing(engine: &rstream_local_engine::LocalEngine) -> rstream_core::Client {
+    builder(engine)
+        .reconnect(ReconnectPolicy::never())
+        .build()
+        .unwrap()
+}
+
 async fn fails_with_protocol_error(inject: impl FnOnce(&rstream_local_engine::LocalEngine)) {
     let engine = engine().await;
-    let control = guard(client(&engine).connect()).await.unwrap();
+    let control = guard(surfacing(&engine).connect()).await.unwrap();
     let tunnel = guard(control.create_tunnel(TunnelOptions::new()))
         .await
         .unwrap();
@@ -119,7 +130,7 @@ async fn unknown_message_is_a_protocol_error() {
 #[tokio::test]
 async fn aborted_channel_is_a_retryable_failure() {
     let engine = engine().await;
-    let control = guard(client(&engine).connect()).await.unwrap();
+    let control = guard(surfacing(&engine).connect()).await.unwrap();
     engine.faults().abort_control_channels();
     let err = guard(control.closed()).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");
@@ -161,6 +172,7 @@ async fn timeouts_are_bounded() {
         .engine(format!("localhost:{}", addr.port()))
         .token("tok")
         .connect_timeout(Duration::from_millis(300))
+        .reconnect(ReconnectPolicy::never())
         .build()
         .unwrap();
     let err = guard(client.connect()).await.unwrap_err();

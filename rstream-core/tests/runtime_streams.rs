@@ -19,7 +19,7 @@ async fn echo_through_edge_stream(zero_rtt: bool) {
         .unwrap();
     spawn_echo(tunnel.clone());
     let source: IpAddr = "127.0.0.1".parse().unwrap();
-    let mut edge = guard(engine.open_stream(tunnel.id(), source))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), source))
         .await
         .unwrap();
     for size in [1usize, 1000, 100_000] {
@@ -43,7 +43,7 @@ async fn accept_without_zero_rtt_keeps_coalesced_bytes() {
     let tunnel = guard(control.create_tunnel(TunnelOptions::new()))
         .await
         .unwrap();
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     edge.write_all(b"early bytes").await.unwrap();
@@ -63,7 +63,7 @@ async fn source_ip_is_what_the_engine_reported() {
         .unwrap();
     for source in ["203.0.113.9", "2001:db8::7"] {
         let source: IpAddr = source.parse().unwrap();
-        let _edge = guard(engine.open_stream(tunnel.id(), source))
+        let _edge = guard(engine.open_stream(&tunnel.id(), source))
             .await
             .unwrap();
         let accepted = guard(tunnel.accept()).await.unwrap().unwrap();
@@ -86,7 +86,7 @@ async fn proxy_endpoint_redirect() {
         .await
         .unwrap();
     spawn_echo(tunnel.clone());
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     assert_eq!(
@@ -103,7 +103,7 @@ async fn proxy_req_carries_the_stream_secret_not_the_token() {
         .await
         .unwrap();
     spawn_echo(tunnel.clone());
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     guard(echo_roundtrip(&mut edge, b"x")).await;
@@ -125,10 +125,10 @@ async fn a_refused_stream_leaves_the_channel_up() {
         .unwrap();
     spawn_echo(tunnel.clone());
     engine.faults().refuse_next_streams(1);
-    let refused = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap())).await;
+    let refused = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap())).await;
     assert!(refused.is_err(), "the refused stream failed");
     assert!(!control.is_closed());
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     assert_eq!(guard(echo_roundtrip(&mut edge, b"next")).await, b"next");
@@ -144,7 +144,7 @@ async fn three_hundred_concurrent_streams() {
     spawn_echo(tunnel.clone());
     let mut tasks = Vec::new();
     for i in 0..300u32 {
-        let engine_stream = engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap());
+        let engine_stream = engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap());
         tasks.push(tokio::spawn(async move {
             let mut edge = engine_stream.await.expect("stream opens");
             let data = format!("stream {i}").into_bytes();
@@ -166,12 +166,16 @@ async fn established_stream_outlives_its_control_channel() {
     let tunnel = guard(control.create_tunnel(TunnelOptions::new()))
         .await
         .unwrap();
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     let mut accepted = guard(tunnel.accept()).await.unwrap().unwrap();
+    let mut state = tunnel.watch_state();
     engine.faults().abort_control_channels();
-    guard(control.closed()).await.unwrap_err();
+    // The session notices and reconnects; the stream is its own connection.
+    guard(state.wait_for(|s| matches!(s, rstream_core::TunnelState::Reconnecting { .. })))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     edge.write_all(b"still here").await.unwrap();
     let mut buf = [0u8; 10];
@@ -192,7 +196,7 @@ async fn streams_as_a_futures_stream() {
         .await
         .unwrap();
     let mut streams = Box::pin(tunnel.streams());
-    let _edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let _edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     assert!(guard(streams.next()).await.unwrap().is_ok());

@@ -24,11 +24,11 @@ async fn published_http_tunnel_has_an_https_address() {
     let address = tunnel.forwarding_address();
     assert!(address.starts_with("https://"), "{address}");
     assert!(address.contains(".localhost"), "{address}");
-    assert_eq!(tunnel.properties().name.as_deref(), Some("web"));
+    assert_eq!(tunnel.properties().unwrap().name.as_deref(), Some("web"));
     let on_engine = engine.tunnels();
     let seen = on_engine
         .iter()
-        .find(|t| t.id.as_deref() == Some(tunnel.id()))
+        .find(|t| t.id.as_deref() == Some(tunnel.id().as_str()))
         .expect("the engine has the tunnel");
     assert_eq!(seen.labels.get("env").map(String::as_str), Some("test"));
 }
@@ -87,7 +87,7 @@ async fn close_is_idempotent_and_concurrent() {
         engine
             .tunnels()
             .iter()
-            .all(|t| t.id.as_deref() != Some(tunnel.id()))
+            .all(|t| t.id.as_deref() != Some(tunnel.id().as_str()))
     );
     assert!(
         !control.is_closed(),
@@ -140,12 +140,16 @@ async fn published_tcp_tunnel() {
         .await
         .unwrap();
     assert_eq!(
-        tunnel.properties().protocol.as_deref(),
+        tunnel.properties().unwrap().protocol.as_deref(),
         Some(Protocol::Tcp.as_str())
     );
     let address = tunnel.forwarding_address();
     assert!(address.ends_with(" (tcp)"), "{address}");
-    let port = tunnel.properties().port.expect("tcp tunnels get a port") as u16;
+    let port = tunnel
+        .properties()
+        .unwrap()
+        .port
+        .expect("tcp tunnels get a port") as u16;
     spawn_echo(tunnel.clone());
     let mut conn = guard(tokio::net::TcpStream::connect((
         IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -155,4 +159,124 @@ async fn published_tcp_tunnel() {
     .unwrap();
     let back = guard(echo_roundtrip(&mut conn, b"over tcp")).await;
     assert_eq!(back, b"over tcp");
+}
+
+/// Waits until the engine lists exactly `n` tunnels.
+async fn engine_lists(engine: &rstream_local_engine::LocalEngine, n: usize) {
+    guard(async {
+        while engine.tunnels().len() != n {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_clients_tunnels_share_one_control_channel_across_reconnects() {
+    let engine = engine().await;
+    let client = client(&engine);
+    let mut tunnels = Vec::new();
+    for name in ["one", "two", "three"] {
+        tunnels.push(
+            guard(client.tunnel(TunnelOptions::new().name(name)))
+                .await
+                .unwrap(),
+        );
+    }
+    // One control channel opened for the three.
+    assert_eq!(engine.client_details().len(), 1);
+    for tunnel in &tunnels {
+        spawn_echo(tunnel.clone());
+    }
+    let before: Vec<String> = tunnels.iter().map(|t| t.id()).collect();
+    let addresses: Vec<String> = tunnels.iter().map(|t| t.forwarding_address()).collect();
+    engine.faults().abort_control_channels();
+    for (tunnel, old) in tunnels.iter().zip(&before) {
+        let mut state = tunnel.watch_state();
+        guard(state.wait_for(|s| {
+            matches!(s, rstream_core::TunnelState::Online { tunnel_id, .. } if tunnel_id != old)
+        }))
+        .await
+        .unwrap();
+    }
+    // All three came back on one new channel, at the same addresses, and the
+    // same accept queues serve them.
+    assert_eq!(engine.client_details().len(), 2);
+    engine_lists(&engine, 3).await;
+    for (tunnel, address) in tunnels.iter().zip(&addresses) {
+        assert_eq!(&tunnel.forwarding_address(), address);
+        let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
+            .await
+            .unwrap();
+        assert_eq!(guard(echo_roundtrip(&mut edge, b"again")).await, b"again");
+    }
+}
+
+#[tokio::test]
+async fn close_ends_the_tunnel_at_the_engine_and_for_accept() {
+    let engine = engine().await;
+    let client = client(&engine);
+    let keep = guard(client.tunnel(TunnelOptions::new().name("keep")))
+        .await
+        .unwrap();
+    let tunnel = guard(client.tunnel(TunnelOptions::new().name("gone")))
+        .await
+        .unwrap();
+    engine_lists(&engine, 2).await;
+    guard(tunnel.close()).await.unwrap();
+    assert!(tunnel.is_closed());
+    assert!(matches!(tunnel.state(), rstream_core::TunnelState::Closed));
+    assert!(guard(tunnel.accept()).await.unwrap().is_none());
+    // Closed at the engine; closing again is a no-op; the other one lives.
+    engine_lists(&engine, 1).await;
+    guard(tunnel.close()).await.unwrap();
+    assert_eq!(engine.tunnels()[0].name.as_deref(), Some("keep"));
+    assert!(!keep.is_closed());
+}
+
+#[tokio::test]
+async fn dropping_the_last_clone_closes_the_tunnel() {
+    let engine = engine().await;
+    let client = client(&engine);
+    let tunnel = guard(client.tunnel(TunnelOptions::new().name("dropped")))
+        .await
+        .unwrap();
+    let clone = tunnel.clone();
+    engine_lists(&engine, 1).await;
+    drop(tunnel);
+    // A clone still holds it.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(engine.tunnels().len(), 1);
+    drop(clone);
+    engine_lists(&engine, 0).await;
+}
+
+#[tokio::test]
+async fn a_hostname_held_by_someone_else_is_refused_not_retried() {
+    let engine = engine().await;
+    let first = client(&engine);
+    let _held = guard(
+        first.tunnel(
+            TunnelOptions::http()
+                .publish(true)
+                .hostname("taken.localhost"),
+        ),
+    )
+    .await
+    .unwrap();
+    let second = client(&engine);
+    let err = guard(
+        second.tunnel(
+            TunnelOptions::http()
+                .publish(true)
+                .hostname("taken.localhost"),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.engine_code(),
+        Some(rstream_core::ErrorCode::InvalidRequest),
+        "{err}"
+    );
 }

@@ -14,7 +14,7 @@
 //!
 //! # async fn run() -> Result<(), rstream_core::Error> {
 //! let client = Client::from_env()?;
-//! let tunnel = client.supervise(TunnelOptions::http().publish(true)).await?;
+//! let tunnel = client.tunnel(TunnelOptions::http().publish(true)).await?;
 //! println!("serving at {:?}", tunnel.forwarding_address());
 //!
 //! let app = Router::new().route(
@@ -43,10 +43,8 @@ mod serve;
 
 pub use connector::{Connecting, TunnelConnection, TunnelConnector};
 pub use rstream_core::StreamInfo;
-pub use serve::{
-    DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_HEADER_SIZE,
-    DEFAULT_SHUTDOWN_DEADLINE, Serve, ServeFuture, serve,
-};
+pub use rstream_core::incoming::ServeLimits;
+pub use serve::{DEFAULT_MAX_HEADER_SIZE, Serve, ServeFuture, serve};
 
 #[cfg(test)]
 mod tests {
@@ -62,6 +60,5 @@ mod tests {
         send::<Connecting>();
         send::<ServeFuture>();
         send_sync::<Serve<rstream_core::Tunnel, axum::Router>>();
-        send_sync::<Serve<rstream_core::SupervisedTunnel, axum::Router>>();
     }
 }

@@ -4,7 +4,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, IntoFuture, Pending};
 use std::pin::Pin;
-use std::sync::Arc;
+
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,25 +14,17 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use rstream_core::{Accept, Error, TunnelStream};
-use tokio::sync::Semaphore;
+use rstream_core::incoming::{self, Connection, ServeLimits};
+use rstream_core::{Accept, Error};
 use tokio::task::JoinSet;
 use tower_service::Service;
 use tracing::Instrument;
 
-use crate::conn::{AddStreamInfo, FirstByteDeadline};
+use crate::conn::AddStreamInfo;
 
-/// How long a client may take to send a request's headers (and how long an
-/// idle HTTP/1.1 keep-alive connection is kept) unless configured otherwise.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// The largest request head (HTTP/1.1) or header list (HTTP/2) accepted
 /// unless configured otherwise: 64 KiB.
 pub const DEFAULT_MAX_HEADER_SIZE: usize = 64 * 1024;
-/// How many connections are served at once unless configured otherwise.
-pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// How long a graceful shutdown waits for in-flight requests unless
-/// configured otherwise.
-pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// hyper refuses HTTP/1.1 read buffers smaller than this.
 const MIN_HTTP1_BUFFER: usize = 8 * 1024;
@@ -41,9 +33,8 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves `service` over every stream `acceptor` accepts.
 ///
-/// `acceptor` is a [`Tunnel`](rstream_core::Tunnel), a
-/// [`SupervisedTunnel`](rstream_core::SupervisedTunnel) or anything else
-/// that implements [`Accept`]. `service` is any tower service for
+/// `acceptor` is a [`Tunnel`](rstream_core::Tunnel) (it rides over
+/// reconnects) or anything else that implements [`Accept`]. `service` is any tower service for
 /// `http::Request<hyper::body::Incoming>`, an axum `Router` included; it is
 /// cloned for every connection.
 ///
@@ -60,9 +51,8 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 ///   ended normally (a closed tunnel);
 /// - with the acceptor's error when accepting failed: by the
 ///   [`Accept`](rstream_core::Accept) contract an error is final, whatever
-///   [`is_retryable`](rstream_core::Error::is_retryable) says (serve a
-///   [`SupervisedTunnel`](rstream_core::SupervisedTunnel) to ride over
-///   engine restarts and network failures).
+///   [`is_retryable`](rstream_core::Error::is_retryable) says (a
+///   [`Tunnel`](rstream_core::Tunnel) fails only once its session gave up).
 ///
 /// In every case connections still open are first drained as in a graceful
 /// shutdown, bounded by the [deadline](Serve::shutdown_deadline). One
@@ -103,19 +93,15 @@ pub fn serve<A, S>(acceptor: A, service: S) -> Serve<A, S> {
 
 #[derive(Clone, Debug)]
 struct Config {
-    header_read_timeout: Option<Duration>,
+    limits: ServeLimits,
     max_header_size: usize,
-    max_connections: usize,
-    shutdown_deadline: Duration,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
-            header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
+            limits: ServeLimits::default(),
             max_header_size: DEFAULT_MAX_HEADER_SIZE,
-            max_connections: DEFAULT_MAX_CONNECTIONS,
-            shutdown_deadline: DEFAULT_SHUTDOWN_DEADLINE,
         }
     }
 }
@@ -133,10 +119,8 @@ pub struct Serve<A, S, F = Pending<()>> {
 impl<A, S, F> fmt::Debug for Serve<A, S, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve")
-            .field("header_read_timeout", &self.config.header_read_timeout)
+            .field("limits", &self.config.limits)
             .field("max_header_size", &self.config.max_header_size)
-            .field("max_connections", &self.config.max_connections)
-            .field("shutdown_deadline", &self.config.shutdown_deadline)
             .finish_non_exhaustive()
     }
 }
@@ -162,18 +146,28 @@ impl<A, S, F> Serve<A, S, F> {
     }
 
     /// How long a shutdown waits for open connections before aborting them
-    /// ([`DEFAULT_SHUTDOWN_DEADLINE`] by default).
+    /// ([`DEFAULT_SHUTDOWN_DEADLINE`](rstream_core::incoming::DEFAULT_SHUTDOWN_DEADLINE)
+    /// by default).
     pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
-        self.config.shutdown_deadline = deadline;
+        self.config.limits = self.config.limits.shutdown_deadline(deadline);
         self
     }
 
     /// How long a client may take to send the first bytes of a connection
     /// and each request's headers; also how long an idle HTTP/1.1
-    /// keep-alive connection is kept ([`DEFAULT_HEADER_READ_TIMEOUT`] by
-    /// default). `None` waits forever.
+    /// keep-alive connection is kept
+    /// ([`DEFAULT_HEADER_READ_TIMEOUT`](rstream_core::incoming::DEFAULT_HEADER_READ_TIMEOUT)
+    /// by default). `None` waits forever.
     pub fn header_read_timeout(mut self, timeout: Option<Duration>) -> Self {
-        self.config.header_read_timeout = timeout;
+        self.config.limits = self.config.limits.header_read_timeout(timeout);
+        self
+    }
+
+    /// All three connection limits at once (header read timeout, connection
+    /// cap, shutdown deadline), the same [`ServeLimits`] the axum and actix
+    /// paths take.
+    pub fn limits(mut self, limits: ServeLimits) -> Self {
+        self.config.limits = limits;
         self
     }
 
@@ -187,11 +181,11 @@ impl<A, S, F> Serve<A, S, F> {
     }
 
     /// How many connections are served at once
-    /// ([`DEFAULT_MAX_CONNECTIONS`] by default). At the cap, no stream is
-    /// accepted until a connection ends; clients wait at the engine. `0` is
-    /// taken as `1`.
+    /// ([`DEFAULT_MAX_CONNECTIONS`](rstream_core::incoming::DEFAULT_MAX_CONNECTIONS)
+    /// by default). At the cap, no stream is accepted until a connection
+    /// ends; clients wait at the engine. `0` is taken as `1`.
     pub fn max_connections(mut self, connections: usize) -> Self {
-        self.config.max_connections = connections.max(1);
+        self.config.limits = self.config.limits.max_connections(connections);
         self
     }
 }
@@ -238,7 +232,7 @@ fn builder(config: &Config) -> Builder<TokioExecutor> {
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(config.header_read_timeout)
+        .header_read_timeout(config.limits.get_header_read_timeout())
         .max_buf_size(config.max_header_size.max(MIN_HTTP1_BUFFER));
     builder
         .http2()
@@ -268,7 +262,7 @@ where
     } = serve;
     let builder = builder(&config);
     let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let incoming = incoming::Incoming::with_limits(acceptor, config.limits.clone());
     let mut connections = JoinSet::new();
     let mut signal = std::pin::pin!(signal);
 
@@ -276,49 +270,27 @@ where
         while let Some(done) = connections.try_join_next() {
             log_panic(done);
         }
-        let slot = tokio::select! {
-            biased;
-            () = &mut signal => break Ok(()),
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                // The semaphore is never closed.
-                Err(_) => break Ok(()),
-            },
-        };
         let next = tokio::select! {
             biased;
             () = &mut signal => break Ok(()),
-            next = acceptor.accept() => next,
+            next = incoming.next() => next,
         };
-        let stream = match next {
-            Ok(Some(stream)) => stream,
-            Ok(None) => {
-                tracing::debug!("the tunnel ended; no more streams");
-                break Ok(());
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "accepting streams failed for good");
-                break Err(e);
-            }
+        let connection = match next {
+            Ok(Some(connection)) => connection,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
         };
         let span = tracing::debug_span!(
             "connection",
-            tunnel_id = %stream.info().tunnel_id,
-            stream_id = %stream.info().stream_id,
+            tunnel_id = %connection.info().tunnel_id,
+            stream_id = %connection.info().stream_id,
         );
-        let connection = serve_stream(
-            &builder,
-            stream,
-            service.clone(),
-            config.header_read_timeout,
-        );
-        let connection = graceful.watch(connection);
+        let connection = graceful.watch(serve_connection(&builder, connection, service.clone()));
         connections.spawn(
             async move {
                 if let Err(e) = connection.await {
                     tracing::debug!(error = %e, "connection ended with an error");
                 }
-                drop(slot);
             }
             .instrument(span),
         );
@@ -336,7 +308,7 @@ where
             log_panic(done);
         }
     };
-    if tokio::time::timeout(config.shutdown_deadline, drain)
+    if tokio::time::timeout(config.limits.get_shutdown_deadline(), drain)
         .await
         .is_err()
     {
@@ -356,13 +328,11 @@ fn log_panic(done: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// One stream's HTTP connection, as a future that graceful shutdown can
-/// watch.
-fn serve_stream<S, B>(
+/// One connection's HTTP, as a future that graceful shutdown can watch.
+fn serve_connection<S, B>(
     builder: &Builder<TokioExecutor>,
-    stream: TunnelStream,
+    connection: Connection,
     service: S,
-    first_byte_within: Option<Duration>,
 ) -> impl hyper_util::server::graceful::GracefulConnection<Error = BoxError> + Send + use<S, B>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
@@ -372,13 +342,12 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let info = stream.info().clone();
-    let io = TokioIo::new(FirstByteDeadline::new(stream, first_byte_within));
+    let info = connection.info().clone();
     let service = TowerToHyperService::new(AddStreamInfo {
         inner: service,
         info,
     });
     builder
-        .serve_connection_with_upgrades(io, service)
+        .serve_connection_with_upgrades(TokioIo::new(connection), service)
         .into_owned()
 }

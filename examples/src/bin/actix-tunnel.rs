@@ -10,9 +10,8 @@
 //! With an rstream engine configured (`RSTREAM_ENGINE` and
 //! `RSTREAM_AUTHENTICATION_TOKEN`, or a config context) it publishes on that
 //! engine; otherwise it starts a local engine in-process and prints a `curl`
-//! command that works on this machine. The tunnel is
-//! supervised: it comes back by itself after network failures or engine
-//! restarts.
+//! command that works on this machine. The tunnel rides over reconnects: it
+//! comes back by itself after network failures or engine restarts.
 //!
 //! `--exit-after-first-request` stops it gracefully once one request has
 //! been answered (CI uses it).
@@ -46,9 +45,9 @@ async fn main() -> Result<(), BoxError> {
 
     let tunnel = setup
         .client()
-        .supervise(TunnelOptions::http().publish(true).name("actix-tunnel"))
+        .tunnel(TunnelOptions::http().publish(true).name("actix-tunnel"))
         .await?;
-    let address = tunnel.forwarding_address().unwrap_or_default();
+    let address = tunnel.forwarding_address();
     setup.print_http_instructions(&address, "/");
 
     // Created once, outside the factory: every worker shares it.

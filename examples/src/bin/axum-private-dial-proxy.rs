@@ -43,7 +43,7 @@ async fn main() -> Result<(), BoxError> {
 
     // The internal API, on a private tunnel only dialers with a token reach.
     let private = client
-        .supervise(TunnelOptions::http().name("inventory-api"))
+        .tunnel(TunnelOptions::http().name("inventory-api"))
         .await?;
     let internal = Router::new().route(
         "/items/{item}",
@@ -54,12 +54,9 @@ async fn main() -> Result<(), BoxError> {
     // The public app, with a pooled HTTP client for private tunnels.
     let http: Http = TunnelConnector::new(client.clone()).http_client();
     let public = client
-        .supervise(TunnelOptions::http().publish(true).name("storefront"))
+        .tunnel(TunnelOptions::http().publish(true).name("storefront"))
         .await?;
-    setup.print_http_instructions(
-        &public.forwarding_address().unwrap_or_default(),
-        "/inventory/widget",
-    );
+    setup.print_http_instructions(&public.forwarding_address(), "/inventory/widget");
     let app = Router::new()
         .route("/inventory/{item}", get(inventory))
         .with_state(http);

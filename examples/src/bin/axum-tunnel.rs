@@ -9,8 +9,8 @@
 //! With no rstream engine configured it starts a local engine in-process and
 //! prints a `curl` command that works on this machine; with `RSTREAM_ENGINE`
 //! and `RSTREAM_AUTHENTICATION_TOKEN` (or a `~/.rstream/config.yaml`
-//! context) it publishes on that engine. The tunnel is supervised: it comes
-//! back by itself after network failures or engine restarts.
+//! context) it publishes on that engine. The tunnel rides over reconnects:
+//! it comes back by itself after network failures or engine restarts.
 //!
 //! `--exit-after-first-request` stops it gracefully once one request has
 //! been answered (CI uses it).
@@ -42,9 +42,9 @@ async fn main() -> Result<(), BoxError> {
 
     let tunnel = setup
         .client()
-        .supervise(TunnelOptions::http().publish(true).name("axum-tunnel"))
+        .tunnel(TunnelOptions::http().publish(true).name("axum-tunnel"))
         .await?;
-    let address = tunnel.forwarding_address().unwrap_or_default();
+    let address = tunnel.forwarding_address();
     setup.print_http_instructions(&address, "/");
 
     let answered = Arc::new(Notify::new());
@@ -66,6 +66,7 @@ async fn main() -> Result<(), BoxError> {
         }
     })
     .await?;
+    setup.finish().await;
     println!("stopped");
     Ok(())
 }

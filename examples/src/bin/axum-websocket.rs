@@ -31,9 +31,9 @@ async fn main() -> Result<(), BoxError> {
     let setup = client_or_local_engine().await?;
     let tunnel = setup
         .client()
-        .supervise(TunnelOptions::http().publish(true).name("axum-websocket"))
+        .tunnel(TunnelOptions::http().publish(true).name("axum-websocket"))
         .await?;
-    let address = tunnel.forwarding_address().unwrap_or_default();
+    let address = tunnel.forwarding_address();
     setup.print_http_instructions(&address, "/");
     let url = setup.http_url(&address);
     let ws = url

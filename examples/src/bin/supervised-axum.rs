@@ -28,9 +28,9 @@ async fn main() -> Result<(), BoxError> {
     let setup = client_or_local_engine().await?;
     let tunnel = setup
         .client()
-        .supervise(TunnelOptions::http().publish(true).name("supervised-axum"))
+        .tunnel(TunnelOptions::http().publish(true).name("supervised-axum"))
         .await?;
-    let address = tunnel.forwarding_address().unwrap_or_default();
+    let address = tunnel.forwarding_address();
     setup.print_http_instructions(&address, "/");
 
     // Log every state change.
@@ -81,11 +81,11 @@ async fn main() -> Result<(), BoxError> {
                     get(engine.edge_addr(), &host).await?
                 );
             }
-            tunnel.close().await;
+            tunnel.close().await?;
         }
         None => {
             tokio::signal::ctrl_c().await?;
-            tunnel.close().await;
+            tunnel.close().await?;
         }
     }
     server.await??;

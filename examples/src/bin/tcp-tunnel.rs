@@ -17,9 +17,9 @@ async fn main() -> Result<(), BoxError> {
     let setup = client_or_local_engine().await?;
     let tunnel = setup
         .client()
-        .supervise(TunnelOptions::tcp().publish(true))
+        .tunnel(TunnelOptions::tcp().publish(true))
         .await?;
-    let address = tunnel.forwarding_address().unwrap_or_default();
+    let address = tunnel.forwarding_address();
     println!("forwarding address: {address}");
     let host_port = address.trim_end_matches(" (tcp)");
     if let Some((host, port)) = host_port.rsplit_once(':') {
@@ -49,6 +49,6 @@ async fn main() -> Result<(), BoxError> {
             }
         });
     }
-    tunnel.close().await;
+    tunnel.close().await?;
     Ok(())
 }

@@ -39,9 +39,9 @@ async fn main() -> Result<(), BoxError> {
     let setup = client_or_local_engine().await?;
     let tunnel = setup
         .client()
-        .supervise(TunnelOptions::http().publish(true).name("tower-service"))
+        .tunnel(TunnelOptions::http().publish(true).name("tower-service"))
         .await?;
-    setup.print_http_instructions(&tunnel.forwarding_address().unwrap_or_default(), "/hello");
+    setup.print_http_instructions(&tunnel.forwarding_address(), "/hello");
 
     let service = tower::service_fn(answer);
     rstream_tower::serve(tunnel, service)

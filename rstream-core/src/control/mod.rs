@@ -1,5 +1,13 @@
-//! The control channel: one TLS connection to the engine that carries tunnel
-//! requests, stream announcements and heartbeats.
+//! One control channel: a TLS connection to the engine that carries tunnel
+//! requests, stream announcements and heartbeats, and the tunnels created on
+//! it. Internal: the public [`ControlChannel`](crate::ControlChannel) is a
+//! session that opens these one after the other and re-creates its tunnels
+//! on each.
+//!
+//! The protocol logic is the pure [`state`] machine; this module is its
+//! driver: a reader task feeds it frames, a ticker task its deadlines, a
+//! writer task sends what it asks for, and announced streams are opened in
+//! tasks of their own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,12 +20,12 @@ use tracing::Instrument;
 
 use crate::client::{read_frame, write_frame};
 use crate::dial::open_proxy_connection;
+use crate::options::forwarding_address;
 use crate::proto::{
     self, ControlChannelLiveness, ErrorCode, Message, OpenControlChannelReq, ProxyConnReq,
     ServerDetails, TunnelProperties, message::Payload, open_control_channel_rsp,
 };
 use crate::transport::TlsConnection;
-use crate::tunnel::{Tunnel, TunnelStatus};
 use crate::{Client, Error, TunnelOptions, TunnelStream};
 
 pub(crate) mod state;
@@ -30,15 +38,10 @@ pub(crate) const ACCEPT_QUEUE: usize = 10;
 /// How long a delivery waits for room in a full accept queue.
 pub(crate) const ACCEPT_WAIT: Duration = Duration::from_secs(5);
 
-/// A control channel to the engine, from [`Client::connect`].
-///
-/// Cheap to clone. The channel stays open while any clone, or any
-/// [`Tunnel`] created on it, is alive; when the last one is dropped the
-/// channel is closed in the background. [`close`](Self::close) closes it now
-/// and waits for the engine. Streams already accepted or dialed are separate
-/// connections and keep flowing either way.
+/// One open control channel. Cheap to clone; closed when the last clone
+/// (and the last [`ChannelTunnel`] on it) is dropped.
 #[derive(Clone, Debug)]
-pub struct ControlChannel {
+pub(crate) struct Channel {
     handle: Arc<Handle>,
 }
 
@@ -72,7 +75,7 @@ pub(crate) struct Core {
 /// The state machine and the I/O-side records its actions refer to.
 struct Driven {
     state: ControlState,
-    waiters: HashMap<String, oneshot::Sender<Result<TunnelParts, Error>>>,
+    waiters: HashMap<String, (TunnelSink, oneshot::Sender<Result<TunnelParts, Error>>)>,
     tunnels: HashMap<String, TunnelSlot>,
 }
 
@@ -90,15 +93,21 @@ struct TunnelSlot {
     status: Arc<TunnelStatus>,
 }
 
-/// What `create_tunnel` gets once the engine said yes.
-pub(crate) struct TunnelParts {
-    pub(crate) properties: TunnelProperties,
-    pub(crate) streams: mpsc::Receiver<TunnelStream>,
-    pub(crate) status: Arc<TunnelStatus>,
+/// What a tunnel being created delivers its streams to, and who to tell
+/// when the engine closes it.
+pub(crate) struct TunnelSink {
+    pub(crate) deliver: mpsc::Sender<TunnelStream>,
+    pub(crate) on_closed: Option<Box<dyn FnOnce() + Send>>,
 }
 
-impl ControlChannel {
-    pub(crate) async fn open(client: Client) -> Result<ControlChannel, Error> {
+/// What `create_tunnel` gets once the engine said yes.
+pub(crate) struct TunnelParts {
+    properties: TunnelProperties,
+    status: Arc<TunnelStatus>,
+}
+
+impl Channel {
+    pub(crate) async fn open(client: Client) -> Result<Channel, Error> {
         let inner = client.inner();
         let timeout = inner.operation_timeout;
         let mut io = client.open_connection(None).await?;
@@ -157,7 +166,7 @@ impl ControlChannel {
         tokio::spawn(writer(core.clone(), wr, out_rx).instrument(span.clone()));
         tokio::spawn(reader(core.clone(), rd, buf).instrument(span.clone()));
         tokio::spawn(ticker(core.clone()).instrument(span));
-        Ok(ControlChannel {
+        Ok(Channel {
             handle: Arc::new(Handle { core }),
         })
     }
@@ -167,33 +176,28 @@ impl ControlChannel {
     }
 
     /// The id the engine gave this client.
-    pub fn client_id(&self) -> &str {
+    pub(crate) fn client_id(&self) -> &str {
         &self.handle.core.client_id
     }
 
     /// What the engine said about itself.
-    pub fn server_details(&self) -> Option<&ServerDetails> {
+    pub(crate) fn server_details(&self) -> Option<&ServerDetails> {
         self.handle.core.server_details.as_ref()
     }
 
     /// The negotiated heartbeat settings; `None` in legacy mode.
-    pub fn liveness(&self) -> Option<ControlChannelLiveness> {
+    pub(crate) fn liveness(&self) -> Option<ControlChannelLiveness> {
         self.handle.core.liveness
     }
 
-    /// The client this channel was opened with.
-    pub fn client(&self) -> &Client {
-        &self.handle.core.client
-    }
-
     /// Whether the channel has ended (closed or failed).
-    pub fn is_closed(&self) -> bool {
+    pub(crate) fn is_closed(&self) -> bool {
         self.handle.core.ended.borrow().is_some()
     }
 
     /// Waits until the channel ends: `Ok` when it was closed on purpose, the
     /// failure otherwise (transport error, protocol error, liveness expired).
-    pub async fn closed(&self) -> Result<(), Error> {
+    pub(crate) async fn closed(&self) -> Result<(), Error> {
         let mut rx = self.handle.core.ended.subscribe();
         let end = rx
             .wait_for(Option::is_some)
@@ -208,21 +212,32 @@ impl ControlChannel {
         }
     }
 
-    /// Creates a tunnel. Invalid options fail before anything is sent; the
-    /// wait for the engine is bounded by the operation timeout.
-    pub async fn create_tunnel(&self, options: TunnelOptions) -> Result<Tunnel, Error> {
+    /// Creates a tunnel whose streams go to `sink`. Invalid options fail
+    /// before anything is sent; the wait for the engine is bounded by the
+    /// operation timeout.
+    pub(crate) async fn create_tunnel(
+        &self,
+        options: &TunnelOptions,
+        sink: TunnelSink,
+    ) -> Result<ChannelTunnel, Error> {
         let properties = options.to_properties()?;
         let core = &self.handle.core;
         let request_id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         core.try_apply(|driven| {
             driven.state.open_tunnel(request_id.clone(), properties)?;
-            driven.waiters.insert(request_id.clone(), tx);
+            driven.waiters.insert(request_id.clone(), (sink, tx));
             Ok(())
         })?;
         let timeout = core.client.inner().operation_timeout;
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(Ok(parts))) => Ok(Tunnel::new(self.clone(), parts)),
+            Ok(Ok(Ok(parts))) => Ok(ChannelTunnel {
+                inner: Arc::new(ChannelTunnelInner {
+                    channel: self.clone(),
+                    properties: parts.properties,
+                    status: parts.status,
+                }),
+            }),
             Ok(Ok(Err(e))) => Err(e),
             Ok(Err(_)) => Err(core.end_error()),
             Err(_) => {
@@ -240,7 +255,7 @@ impl ControlChannel {
     /// Closes the channel: asks the engine, waits (bounded by the operation
     /// timeout) for its answer, and ends every tunnel of the channel.
     /// Calling it again, or on a failed channel, returns at once.
-    pub async fn close(&self) -> Result<(), Error> {
+    pub(crate) async fn close(&self) -> Result<(), Error> {
         let core = &self.handle.core;
         if core.ended.borrow().is_some() {
             return Ok(());
@@ -330,28 +345,26 @@ impl Core {
                 );
             }
             Action::TunnelOpened { request_id, result } => {
-                let waiter = driven.waiters.remove(&request_id);
+                let Some((sink, waiter)) = driven.waiters.remove(&request_id) else {
+                    return;
+                };
                 let properties = match result {
                     Ok(properties) => properties,
                     Err(e) => {
-                        if let Some(waiter) = waiter {
-                            let _ = waiter.send(Err(e));
-                        }
+                        let _ = waiter.send(Err(e));
                         return;
                     }
                 };
                 let id = properties.id.clone().unwrap_or_default();
-                let (deliver, streams) = mpsc::channel(ACCEPT_QUEUE);
-                let status = Arc::new(TunnelStatus::new(id.clone()));
+                let status = Arc::new(TunnelStatus::new(id.clone(), sink.on_closed));
                 let parts = TunnelParts {
                     properties,
-                    streams,
                     status: status.clone(),
                 };
-                let taken = waiter.is_some_and(|w| w.send(Ok(parts)).is_ok());
-                match taken {
+                match waiter.send(Ok(parts)).is_ok() {
                     true => {
                         tracing::debug!(tunnel_id = %id, "tunnel created");
+                        let deliver = sink.deliver;
                         driven.tunnels.insert(id, TunnelSlot { deliver, status });
                     }
                     // Nobody takes it: close it at once.
@@ -362,6 +375,7 @@ impl Core {
                 if let Some(slot) = driven.tunnels.remove(&tunnel_id) {
                     tracing::debug!(tunnel_id = %tunnel_id, "tunnel closed");
                     slot.status.end(End::Closed);
+                    slot.status.notify_closed();
                 }
             }
             Action::ServerMessage(message) => {
@@ -373,7 +387,7 @@ impl Core {
                     End::Failed(e) => tracing::warn!(error = %e, "control channel failed"),
                 }
                 self.ended.send_replace(Some(end.clone()));
-                for (_, waiter) in driven.waiters.drain() {
+                for (_, (_, waiter)) in driven.waiters.drain() {
                     let _ = waiter.send(Err(end.to_error("control channel")));
                 }
                 for (_, slot) in driven.tunnels.drain() {
@@ -519,6 +533,131 @@ async fn ticker(core: Arc<Core>) {
     }
 }
 
+/// Where one tunnel of a channel stands; shared by its handle and the
+/// driver.
+pub(crate) struct TunnelStatus {
+    id: String,
+    end: watch::Sender<Option<End>>,
+    close_sent: std::sync::atomic::AtomicBool,
+    /// Told once when the engine closes the tunnel (not when the channel ends).
+    on_closed: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+}
+
+impl std::fmt::Debug for TunnelStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TunnelStatus")
+            .field("id", &self.id)
+            .field("end", &*self.end.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TunnelStatus {
+    fn new(id: String, on_closed: Option<Box<dyn FnOnce() + Send>>) -> Self {
+        TunnelStatus {
+            id,
+            end: watch::channel(None).0,
+            close_sent: std::sync::atomic::AtomicBool::new(false),
+            on_closed: Mutex::new(on_closed),
+        }
+    }
+
+    fn end(&self, end: End) {
+        self.end.send_if_modified(|current| {
+            if current.is_none() {
+                *current = Some(end);
+                true
+            } else {
+                false
+            }
+        });
+    }
+
+    fn notify_closed(&self) {
+        let callback = self
+            .on_closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(callback) = callback {
+            callback();
+        }
+    }
+
+    pub(crate) fn is_ended(&self) -> bool {
+        self.end.borrow().is_some()
+    }
+}
+
+/// A tunnel on one control channel. Closed on the channel when the last
+/// clone is dropped (unless it already ended).
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelTunnel {
+    inner: Arc<ChannelTunnelInner>,
+}
+
+#[derive(Debug)]
+struct ChannelTunnelInner {
+    channel: Channel,
+    properties: TunnelProperties,
+    status: Arc<TunnelStatus>,
+}
+
+impl Drop for ChannelTunnelInner {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering;
+        if !self.status.is_ended() && !self.status.close_sent.swap(true, Ordering::SeqCst) {
+            self.channel.core().request_tunnel_close(&self.status.id);
+        }
+    }
+}
+
+impl ChannelTunnel {
+    /// The tunnel id the engine assigned.
+    pub(crate) fn id(&self) -> &str {
+        &self.inner.status.id
+    }
+
+    /// The tunnel's properties as the engine created them.
+    pub(crate) fn properties(&self) -> &TunnelProperties {
+        &self.inner.properties
+    }
+
+    /// Where the tunnel can be reached.
+    pub(crate) fn forwarding_address(&self) -> String {
+        forwarding_address(&self.inner.properties)
+    }
+
+    /// Closes the tunnel and waits (bounded by the operation timeout) for the
+    /// engine to confirm. Closing an ended tunnel returns at once.
+    pub(crate) async fn close(&self) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        let status = &self.inner.status;
+        let core = self.inner.channel.core();
+        let mut end = status.end.subscribe();
+        if end.borrow().is_some() {
+            return Ok(());
+        }
+        // Closed on purpose: nobody is to be told that the engine closed it.
+        status
+            .on_closed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if !status.close_sent.swap(true, Ordering::SeqCst) {
+            core.request_tunnel_close(&status.id);
+        }
+        let timeout = core.operation_timeout();
+        match tokio::time::timeout(timeout, end.wait_for(Option::is_some)).await {
+            Ok(_) => Ok(()),
+            Err(_) => {
+                status.close_sent.store(false, Ordering::SeqCst);
+                Err(Error::timeout("closing a tunnel", timeout))
+            }
+        }
+    }
+}
+
 /// Feeds `data`, read as frames from the engine, to the control channel's
 /// state machine, the way the reader does, until a frame is incomplete or
 /// the channel has ended, acting out "streams delivered" for every stream
@@ -554,6 +693,6 @@ pub fn fuzz_handle_frames(data: &[u8]) {
 // Compile-time checks: the handle can cross tasks and threads, as its docs promise.
 const _: fn() = || {
     fn send_sync<T: Send + Sync + 'static>() {}
-    send_sync::<ControlChannel>();
-    let _ = <ControlChannel as Clone>::clone;
+    send_sync::<Channel>();
+    send_sync::<ChannelTunnel>();
 };

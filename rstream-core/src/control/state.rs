@@ -164,6 +164,7 @@ impl ControlState {
     }
 
     /// How the channel ended, once it has.
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn ended(&self) -> Option<&End> {
         self.ended.as_ref()
     }

@@ -30,7 +30,7 @@ const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 /// `HTTPS_PROXY`, `https_proxy`, `ALL_PROXY`, `all_proxy` (falling back to
 /// `url` when none is set, and to no proxy when `url` is empty too), and
 /// hosts matched by `NO_PROXY` / `no_proxy` are dialled directly. The
-/// environment is read once, when the [`Connector`](super::Connector) is
+/// environment is read once, when the client is
 /// built. `HTTP_PROXY` is not consulted: engine connections are TLS.
 /// A proxy URL with another scheme (such as `socks5://` in `ALL_PROXY`) is
 /// a configuration error rather than being skipped silently.

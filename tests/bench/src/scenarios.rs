@@ -734,15 +734,13 @@ impl Bench {
         println!("reconnect: {drops} dropped control channels, requests every 2 ms");
         let client = self.client()?;
         let tunnel = client
-            .supervise(
+            .tunnel(
                 rstream_core::TunnelOptions::http()
                     .publish(true)
                     .name("bench-reconnect"),
             )
             .await?;
-        let address = tunnel
-            .forwarding_address()
-            .ok_or("the supervised tunnel has no address")?;
+        let address = tunnel.forwarding_address();
         let app = axum::Router::new().route("/", axum::routing::get(|| async { "up" }));
         let listener = rstream_axum::TunnelListener::new(tunnel.clone());
         let server = tokio::spawn(axum::serve(listener, app).into_future());
@@ -755,7 +753,7 @@ impl Bench {
             self.until_served(&address).await?;
             downtimes.push(dropped.elapsed().as_secs_f64() * 1000.0);
         }
-        tunnel.close().await;
+        tunnel.close().await?;
         server.abort();
         downtimes.sort_by(f64::total_cmp);
         let at = |q: f64| downtimes[((downtimes.len() - 1) as f64 * q).round() as usize];

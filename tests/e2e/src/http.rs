@@ -1,7 +1,6 @@
-//! HTTP helpers for the tower and axum suites: clients over edge
-//! connections and dialed streams, a test app, and an acceptor that counts.
-
-
+//! HTTP helpers for the serving suites (conformance, tower, axum, actix,
+//! faults): a published tunnel, clients over edge connections and raw or
+//! dialed streams, a test app, and acceptors that count or fail.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -19,12 +18,24 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Bytes, Frame, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use rstream_core::{Accept, Error, TunnelStream};
+use rstream_core::{Accept, Client, Error, Tunnel, TunnelOptions, TunnelStream};
 use rstream_local_engine::LocalEngine;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
+
+/// A published http tunnel on `engine`, with the client that holds it.
+pub async fn published(engine: &LocalEngine) -> (Client, Tunnel) {
+    let client = crate::client(engine);
+    let control = crate::guard(client.connect())
+        .await
+        .expect("the client connects");
+    let tunnel = crate::guard(control.create_tunnel(TunnelOptions::http().publish(true)))
+        .await
+        .expect("the engine creates the tunnel");
+    (client, tunnel)
+}
 
 /// The request body type the test clients send.
 pub type Body = BoxBody<Bytes, Infallible>;
@@ -86,8 +97,7 @@ pub async fn edge(engine: &LocalEngine) -> TcpStream {
 pub fn hostname(tunnel: &rstream_core::Tunnel) -> String {
     tunnel
         .properties()
-        .hostname
-        .clone()
+        .and_then(|p| p.hostname)
         .expect("a published http tunnel has a hostname")
 }
 
@@ -106,6 +116,21 @@ pub fn get_req(host: &str, path: &str) -> Request<Body> {
     request("GET", host, path, full(""))
 }
 
+/// Writes `bytes` (if any) to `io` as a raw client would, then reads until
+/// the server closes; what it answered, as (lossy) text. Write and read
+/// errors count as the server closing.
+pub async fn exchange<IO>(mut io: IO, bytes: &[u8]) -> String
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    if !bytes.is_empty() {
+        let _ = io.write_all(bytes).await;
+    }
+    let mut answer = Vec::new();
+    let _ = io.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// The whole body of `response`.
 pub async fn body_bytes(response: Response<Incoming>) -> Bytes {
     response
@@ -114,6 +139,21 @@ pub async fn body_bytes(response: Response<Incoming>) -> Bytes {
         .await
         .expect("the body arrives")
         .to_bytes()
+}
+
+/// Sends `request` on `http` once it is ready; the answer's status and body
+/// text.
+pub async fn fetch(
+    http: &mut hyper::client::conn::http1::SendRequest<Body>,
+    request: Request<Body>,
+) -> (hyper::StatusCode, String) {
+    crate::guard(http.ready())
+        .await
+        .expect("the connection is open");
+    let response = crate::guard(http.send_request(request))
+        .await
+        .expect("an answer");
+    (response.status(), crate::guard(body_text(response)).await)
 }
 
 /// The whole body of `response`, as text.
@@ -164,9 +204,10 @@ pub struct Slow {
     pub release: Arc<Notify>,
 }
 
-/// The routes both suites serve: `/` (hello), `/echo` (POST, streamed
-/// back), `/version`, `/slow` (answers when released), `/never` (never
-/// answers), `/ws` (WebSocket echo).
+/// The axum routes the tower and axum serving paths answer with: `/`
+/// (hello), `/echo` (POST, streamed back), `/version`, `/slow` (answers
+/// when released), `/never` (never answers), `/ws` (WebSocket echo). The
+/// conformance suite's actix app mirrors them, `/version` aside.
 pub fn app(slow: Slow) -> Router {
     Router::new()
         .route("/", get(|| async { "hello" }))

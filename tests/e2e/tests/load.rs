@@ -9,7 +9,6 @@
 //! RSTREAM_LOAD_FULL=1 cargo test -p rstream-e2e --release --test load -- --nocapture
 //! ```
 
-
 use std::time::Duration;
 
 use rstream_core::TunnelOptions;
@@ -41,7 +40,7 @@ async fn a_thousand_concurrent_streams_on_one_tunnel() {
     let mut open = Vec::new();
     for _ in 0..20 {
         let wave: Vec<_> = (0..50)
-            .map(|_| tokio::spawn(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap())))
+            .map(|_| tokio::spawn(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap())))
             .collect();
         for stream in wave {
             open.push(guard(stream).await.unwrap().expect("stream opened"));
@@ -88,7 +87,7 @@ async fn sequential_streams_leak_nothing() {
     let mut fds_after_warmup = None;
     let mut rss_after_warmup = None;
     for i in 0..count {
-        let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+        let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
             .await
             .unwrap();
         assert_eq!(guard(echo_roundtrip(&mut edge, b"seq")).await, b"seq");
@@ -124,7 +123,7 @@ async fn a_burst_beyond_the_queues_is_refused_per_stream() {
     let mut opens = Vec::new();
     for _ in 0..1000 {
         opens.push(tokio::spawn(
-            engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()),
+            engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()),
         ));
     }
     let outcomes = tokio::time::timeout(Duration::from_secs(180), async {
@@ -145,7 +144,7 @@ async fn a_burst_beyond_the_queues_is_refused_per_stream() {
     // application accepts.
     assert!(!control.is_closed());
     spawn_echo(tunnel.clone());
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     assert_eq!(guard(echo_roundtrip(&mut edge, b"after")).await, b"after");

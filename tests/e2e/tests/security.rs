@@ -2,7 +2,6 @@
 //! logs; stored credentials never reach an engine given by override; an
 //! engine with an unknown certificate authority is refused.
 
-
 use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -57,7 +56,7 @@ async fn secrets_stay_out_of_logs_debug_and_errors() {
         .await
         .unwrap();
     spawn_echo(tunnel.clone());
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     assert_eq!(guard(echo_roundtrip(&mut edge, b"one")).await, b"one");

@@ -400,6 +400,26 @@ impl LocalEngine {
         request::send(self.shared.edge_addr, host, method, path, body).await
     }
 
+    /// How many streams are spliced between an edge client (or a dialer) and
+    /// a runtime right now.
+    pub fn open_streams(&self) -> usize {
+        self.shared.lock().live.len()
+    }
+
+    /// Waits until no stream is spliced any more (every byte a runtime
+    /// wrote has reached its edge client), at most `timeout`; returns
+    /// whether that happened. For an app that serves through an in-process
+    /// engine and wants to exit without cutting its last response.
+    pub async fn streams_drained(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, async {
+            while self.open_streams() > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+
     /// How many `rstrm/1` TLS handshakes (control channels, accepted and
     /// dialed streams) the engine completed so far, and how many of them
     /// resumed an earlier session: what a runtime's session resumption saves.

@@ -124,10 +124,10 @@ async fn tcp_edge_per_tunnel() {
         .await
         .unwrap();
     assert_eq!(
-        tunnel.properties().protocol.as_deref(),
+        tunnel.properties().unwrap().protocol.as_deref(),
         Some(Protocol::Tcp.as_str())
     );
-    assert_eq!(tunnel.properties().port, Some(u32::from(wanted)));
+    assert_eq!(tunnel.properties().unwrap().port, Some(u32::from(wanted)));
     assert_eq!(
         tunnel.forwarding_address(),
         format!("localhost:{wanted} (tcp)")

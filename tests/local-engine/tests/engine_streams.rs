@@ -501,7 +501,7 @@ async fn a_runtime_retries_a_stalled_proxy_dial() {
         .await
         .unwrap();
     engine.faults().stall_next_proxy_connections(1);
-    let mut edge = guard(engine.open_stream(tunnel.id(), "127.0.0.1".parse().unwrap()))
+    let mut edge = guard(engine.open_stream(&tunnel.id(), "127.0.0.1".parse().unwrap()))
         .await
         .unwrap();
     edge.write_all(b"late").await.unwrap();

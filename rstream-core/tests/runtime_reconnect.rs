@@ -6,7 +6,7 @@ use rstream_core::{Client, Error, ReconnectPolicy, TunnelOptions, TunnelState};
 use rstream_e2e::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn echo_supervised(tunnel: rstream_core::SupervisedTunnel) {
+fn echo_supervised(tunnel: rstream_core::Tunnel) {
     tokio::spawn(async move {
         while let Ok(Some(mut stream)) = tunnel.accept().await {
             tokio::spawn(async move {
@@ -21,7 +21,7 @@ fn echo_supervised(tunnel: rstream_core::SupervisedTunnel) {
     });
 }
 
-async fn wait_online(tunnel: &rstream_core::SupervisedTunnel, previous: &str) -> String {
+async fn wait_online(tunnel: &rstream_core::Tunnel, previous: &str) -> String {
     let mut state = tunnel.watch_state();
     guard(async {
         loop {
@@ -43,10 +43,10 @@ async fn survives_five_control_channel_aborts() {
         .heartbeat_interval(Some(Duration::from_secs(1)))
         .build()
         .unwrap();
-    let tunnel = guard(client.supervise(TunnelOptions::http().publish(true).name("sup")))
+    let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true).name("sup")))
         .await
         .unwrap();
-    let address = tunnel.forwarding_address().unwrap();
+    let address = tunnel.forwarding_address();
     echo_supervised(tunnel.clone());
 
     // A stream in flight across every abort.
@@ -60,11 +60,7 @@ async fn survives_five_control_channel_aborts() {
     for round in 0..5 {
         engine.faults().abort_control_channels();
         current = wait_online(&tunnel, &current).await;
-        assert_eq!(
-            tunnel.forwarding_address().as_deref(),
-            Some(address.as_str()),
-            "round {round}"
-        );
+        assert_eq!(tunnel.forwarding_address(), address, "round {round}");
         for i in 0..3 {
             let mut edge = guard(engine.open_stream(&current, "127.0.0.1".parse().unwrap()))
                 .await
@@ -75,7 +71,7 @@ async fn survives_five_control_channel_aborts() {
         let data = format!("long-lived after round {round}").into_bytes();
         assert_eq!(guard(echo_roundtrip(&mut long_lived, &data)).await, data);
     }
-    guard(tunnel.close()).await;
+    guard(tunnel.close()).await.unwrap();
     assert!(matches!(tunnel.state(), TunnelState::Closed));
     assert!(guard(tunnel.accept()).await.unwrap().is_none());
 }
@@ -87,7 +83,7 @@ async fn recovers_after_liveness_loss() {
         .heartbeat_interval(Some(Duration::from_secs(1)))
         .build()
         .unwrap();
-    let tunnel = guard(client.supervise(TunnelOptions::new().name("live")))
+    let tunnel = guard(client.tunnel(TunnelOptions::new().name("live")))
         .await
         .unwrap();
     let TunnelState::Online { tunnel_id, .. } = tunnel.state() else {
@@ -110,7 +106,7 @@ async fn recovers_after_liveness_loss() {
 async fn wrong_token_stops_instead_of_retrying() {
     let engine = engine().await;
     let client = builder(&engine).token("tok_wrong").build().unwrap();
-    let err = guard(client.supervise(TunnelOptions::new()))
+    let err = guard(client.tunnel(TunnelOptions::new()))
         .await
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
@@ -130,7 +126,8 @@ async fn backoff_schedule_on_a_paused_clock() {
         .build()
         .unwrap();
     let tunnel = client
-        .supervise_in_background(TunnelOptions::new())
+        .tunnel_in_background(TunnelOptions::new())
+        .await
         .unwrap();
     let mut state = tunnel.watch_state();
     // The first retry goes out at once (at most 25 ms of jitter), then
@@ -167,7 +164,7 @@ async fn backoff_schedule_on_a_paused_clock() {
         last_change = now;
         previous_delay = delay;
     }
-    tunnel.close().await;
+    tunnel.close().await.unwrap();
     assert!(matches!(tunnel.state(), TunnelState::Closed));
 }
 
@@ -175,10 +172,10 @@ async fn backoff_schedule_on_a_paused_clock() {
 async fn a_dropped_channel_is_retried_at_once() {
     let engine = engine().await;
     let client = client(&engine);
-    let tunnel = guard(client.supervise(TunnelOptions::http().publish(true).name("quick")))
+    let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true).name("quick")))
         .await
         .unwrap();
-    let address = tunnel.forwarding_address().unwrap();
+    let address = tunnel.forwarding_address();
     echo_supervised(tunnel.clone());
     let mut state = tunnel.watch_state();
     for round in 0..3 {
@@ -209,11 +206,7 @@ async fn a_dropped_channel_is_retried_at_once() {
             "round {round}: {delay:?}"
         );
         let current = wait_online(&tunnel, &tunnel_id).await;
-        assert_eq!(
-            tunnel.forwarding_address().unwrap(),
-            address,
-            "round {round}"
-        );
+        assert_eq!(tunnel.forwarding_address(), address, "round {round}");
         let mut edge = guard(engine.open_stream(&current, "127.0.0.1".parse().unwrap()))
             .await
             .unwrap();
@@ -228,7 +221,7 @@ async fn reconnecting_can_be_turned_off() {
         .reconnect(ReconnectPolicy::never())
         .build()
         .unwrap();
-    let tunnel = guard(client.supervise(TunnelOptions::new().name("once")))
+    let tunnel = guard(client.tunnel(TunnelOptions::new().name("once")))
         .await
         .unwrap();
     engine.faults().abort_control_channels();
@@ -248,7 +241,7 @@ async fn an_untrusted_engine_certificate_stops_the_first_connection() {
         .token(engine.token().unwrap())
         .build()
         .unwrap();
-    let err = guard(client.supervise(TunnelOptions::new()))
+    let err = guard(client.tunnel(TunnelOptions::new()))
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TlsRejected(_)), "{err}");
