@@ -14,7 +14,37 @@ use rstream_core::config::{self, ConfigOptions};
 use rstream_local_engine::LocalEngine;
 
 /// The error type of the examples' `main`.
-pub type BoxError = Box<dyn Error + Send + Sync>;
+pub type BoxError = Failure;
+
+/// Any error, for the examples' `main`s: when `main` returns it, it is
+/// printed the way a user reads it (`Display`, with its causes), not as a
+/// `Debug` dump.
+pub struct Failure(Box<dyn Error + Send + Sync>);
+
+impl<E: Into<Box<dyn Error + Send + Sync>>> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure(error.into())
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+/// What `main` prints after `Error: `: the same as `Display`.
+impl std::fmt::Debug for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
 
 /// A client for the configured engine, or for a local engine started here.
 #[derive(Debug)]
@@ -29,7 +59,12 @@ pub struct Setup {
 pub async fn client_or_local_engine() -> Result<Setup, BoxError> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    // Plain lines (no colour codes) when the output is not a terminal.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .try_init();
 
     let resolved = config::load(&ConfigOptions::default())?;
     if resolved.engine.is_some() {

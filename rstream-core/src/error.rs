@@ -214,6 +214,27 @@ impl Error {
     pub fn is_protocol(&self) -> bool {
         matches!(self, Error::Protocol(_))
     }
+
+    /// Whether the channel, tunnel or stream was already closed.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, Error::Closed(_))
+    }
+
+    /// Whether what was asked for does not exist: the engine knows no such
+    /// tunnel (code 3000, a dial by a wrong name or id, say), or an HTTP API
+    /// answered 404.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Error::Http { status, .. } => *status == 404,
+            _ => self.engine_code() == Some(ErrorCode::TunnelNotFound),
+        }
+    }
+
+    /// Whether this is a configuration error: a setting to fix, not
+    /// something that may pass.
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_))
+    }
 }
 
 /// Shorthand for results whose error is [`Error`].
@@ -256,6 +277,14 @@ mod tests {
             assert!(!http(status).is_retryable(), "{status}");
         }
         assert!(http(401).is_unauthorized());
+        // What callers branch on, each by the error's kind, never its text.
+        assert!(http(404).is_not_found() && !http(400).is_not_found());
+        assert!(Error::engine(3000, "whatever the text").is_not_found());
+        assert!(!Error::engine(2000, "Tunnel not found.").is_not_found());
+        assert!(Error::Closed("x".into()).is_closed());
+        assert!(!Error::engine(6000, "closed").is_closed());
+        assert!(Error::config("x").is_config() && !Error::Tls("x".into()).is_config());
+        assert!(!Error::TlsRejected("unknown CA".into()).is_retryable());
         assert!(http(403).is_unauthorized());
         assert_eq!(http(403).http_status(), Some(403));
         assert_eq!(http(403).duplicate().http_status(), Some(403));

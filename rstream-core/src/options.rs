@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use crate::Error;
 use crate::proto::TunnelProperties;
 
-/// The application protocol a tunnel publishes.
+/// The application protocol a tunnel publishes. (The protocol also names
+/// `dtls` and `quic`, for datagram tunnels, which this runtime does not
+/// carry; they have no variant here.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Protocol {
@@ -15,10 +17,6 @@ pub enum Protocol {
     Tcp,
     /// TLS, routed by SNI.
     Tls,
-    /// DTLS (datagram tunnels; not supported by this runtime yet).
-    Dtls,
-    /// QUIC (datagram tunnels; not supported by this runtime yet).
-    Quic,
 }
 
 impl Protocol {
@@ -28,13 +26,12 @@ impl Protocol {
             Protocol::Http => "http",
             Protocol::Tcp => "tcp",
             Protocol::Tls => "tls",
-            Protocol::Dtls => "dtls",
-            Protocol::Quic => "quic",
         }
     }
 }
 
-/// The HTTP version the engine speaks to the tunnel.
+/// The HTTP version the engine speaks to the tunnel. (HTTP/3, which needs
+/// datagram tunnels, has no variant: this runtime does not carry them.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum HttpVersion {
@@ -44,8 +41,6 @@ pub enum HttpVersion {
     H2,
     /// HTTP/2 over cleartext (prior knowledge).
     H2c,
-    /// HTTP/3 (not supported by this runtime).
-    H3,
 }
 
 impl HttpVersion {
@@ -55,7 +50,6 @@ impl HttpVersion {
             HttpVersion::Http11 => "http/1.1",
             HttpVersion::H2 => "h2",
             HttpVersion::H2c => "h2c",
-            HttpVersion::H3 => "h3",
         }
     }
 }
@@ -303,14 +297,6 @@ impl TunnelOptions {
                 ));
             }
         }
-        if matches!(self.protocol, Some(Protocol::Dtls | Protocol::Quic)) {
-            return unsupported(
-                "dtls and quic tunnels need datagram support, which this runtime does not have",
-            );
-        }
-        if self.http_version == Some(HttpVersion::H3) {
-            return unsupported("http_version h3 is not supported by this runtime");
-        }
         if let Some(port) = self.port {
             if self.protocol != Some(Protocol::Tcp) {
                 return unsupported("a tunnel port requires protocol tcp");
@@ -433,8 +419,6 @@ mod tests {
     fn validation_rules() {
         let bad = [
             TunnelOptions::new().tunnel_type("datagram"),
-            TunnelOptions::new().protocol(Protocol::Quic),
-            TunnelOptions::http().http_version(HttpVersion::H3),
             TunnelOptions::http().port(8080),
             TunnelOptions::tcp().port(0),
             TunnelOptions::tcp().port(70_000),

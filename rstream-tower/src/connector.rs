@@ -58,27 +58,38 @@ use tower_service::Service;
 /// Router::new().route("/ping", get(ping)).with_state(client)
 /// # }
 /// ```
+///
+/// # A wrong tunnel name
+///
+/// By default each new connection waits for the engine's answer to the dial
+/// (zero-RTT off), so a tunnel that does not exist is a connect error that
+/// says so: the request fails with an [`Error`] (its source) for which
+/// [`is_not_found`](Error::is_not_found) is true, instead of hyper's
+/// "connection closed before message completed". Pooled connections are
+/// reused, so this costs one round trip per new connection only;
+/// [`zero_rtt(true)`](Self::zero_rtt) saves it.
 #[derive(Clone, Debug)]
 pub struct TunnelConnector {
     client: Client,
-    zero_rtt: Option<bool>,
+    zero_rtt: bool,
 }
 
 impl TunnelConnector {
-    /// A connector that dials through `client`.
+    /// A connector that dials through `client`, waiting for the engine's
+    /// answer to each dial.
     pub fn new(client: Client) -> Self {
         TunnelConnector {
             client,
-            zero_rtt: None,
+            zero_rtt: false,
         }
     }
 
-    /// Whether to dial with zero-RTT (the client's setting by default).
-    /// Without it, an engine refusal (unknown tunnel, forbidden) is a
-    /// connect error carrying the engine's code instead of a connection
-    /// that closes before the response.
+    /// Whether to dial with zero-RTT (off by default). With it, a new
+    /// connection's request goes out without waiting for the engine, and an
+    /// engine refusal (unknown tunnel, forbidden) shows up as the connection
+    /// closing before the response.
     pub fn zero_rtt(mut self, zero_rtt: bool) -> Self {
-        self.zero_rtt = Some(zero_rtt);
+        self.zero_rtt = zero_rtt;
         self
     }
 
@@ -107,10 +118,7 @@ impl Service<Uri> for TunnelConnector {
         let zero_rtt = self.zero_rtt;
         Connecting(Box::pin(async move {
             let tunnel = tunnel_name(&uri)?;
-            let stream = match zero_rtt {
-                Some(zero_rtt) => client.dial_with(&tunnel, zero_rtt).await?,
-                None => client.dial(&tunnel).await?,
-            };
+            let stream = client.dial_with(&tunnel, zero_rtt).await?;
             tracing::debug!(tunnel = %tunnel, "dialed a private tunnel for HTTP");
             Ok(TunnelConnection {
                 io: TokioIo::new(stream),

@@ -20,7 +20,7 @@ use rstream_local_engine::LocalEngine;
 const DEMO_TUNNELS: usize = 3;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> Result<(), rstream_examples::BoxError> {
     let (client, local) = if std::env::var_os("RSTREAM_ENGINE").is_some() {
         (Client::from_env()?, None)
     } else {

@@ -96,11 +96,20 @@ async fn the_connector_reuses_one_stream_for_sequential_requests() {
     }
     assert_eq!(counting.count(), 1, "the pooled connection is reused");
 
-    // An unknown tunnel is an error, not a hang.
-    let strict = TunnelConnector::new(client.clone())
-        .zero_rtt(false)
+    // A wrong tunnel name is an error that says so (by default), not
+    // hyper's "connection closed before message completed".
+    let refused = guard(http.get("http://no-such-tunnel/".parse().unwrap()))
+        .await
+        .unwrap_err();
+    let cause = std::error::Error::source(&refused)
+        .and_then(|e| e.downcast_ref::<rstream_core::Error>())
+        .unwrap_or_else(|| panic!("the connect error carries the dial's: {refused:?}"));
+    assert!(cause.is_not_found(), "{cause}");
+    // With zero-RTT it is still an error, not a hang.
+    let eager = TunnelConnector::new(client.clone())
+        .zero_rtt(true)
         .http_client::<Empty<Bytes>>();
-    let refused = guard(strict.get("http://no-such-tunnel/".parse().unwrap())).await;
+    let refused = guard(eager.get("http://no-such-tunnel/".parse().unwrap())).await;
     assert!(refused.is_err());
 }
 
