@@ -5,14 +5,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-
 use crate::config::{self, ConfigOptions, Credentials, MtlsIdentity, ResolvedConfig};
-use crate::proto::{self, ClientDetails, Message};
-use crate::transport::{
-    ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsConnection, TlsSettings,
-};
+use crate::link::{Link, split_host_port};
+use crate::session::WeakControlChannel;
+use crate::transport::{ALPN_RSTRM, ClientIdentity, Connector, ProxySettings, TlsSettings};
 use crate::{ControlChannel, Error, ReconnectPolicy, Secret, Tunnel, TunnelOptions, TunnelStream};
 
 /// Default bound on every wait for the engine.
@@ -45,31 +41,9 @@ pub const AGENT: &str = "rstream-rust-runtime";
 /// ```
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: Arc<ClientInner>,
-}
-
-#[derive(Debug)]
-pub(crate) struct ClientInner {
-    pub(crate) host: String,
-    pub(crate) port: u16,
-    pub(crate) token: Option<Secret>,
-    pub(crate) connect_to: Option<SocketAddr>,
-    pub(crate) connector: Connector,
-    pub(crate) operation_timeout: Duration,
-    pub(crate) heartbeat_interval: Option<Duration>,
-    pub(crate) reconnect: ReconnectPolicy,
+    inner: Arc<Link>,
     /// The session [`Client::tunnel`] adds tunnels to, while it lives.
-    pub(crate) session: tokio::sync::Mutex<crate::session::WeakControlChannel>,
-    pub(crate) zero_rtt: bool,
-    pub(crate) agent: String,
-    pub(crate) version: String,
-    /// The TLS settings the connector was built from, for HTTP clients of
-    /// the engine API that must trust and present the same things.
-    #[cfg_attr(not(feature = "engine-api"), allow(dead_code))]
-    pub(crate) tls: TlsSettings,
-    /// The proxy settings the connector was built from.
-    #[cfg_attr(not(feature = "engine-api"), allow(dead_code))]
-    pub(crate) proxy: Option<ProxySettings>,
+    session: Arc<tokio::sync::Mutex<WeakControlChannel>>,
 }
 
 impl Client {
@@ -91,17 +65,13 @@ impl Client {
         ClientBuilder::from_config(config)?.build()
     }
 
-    pub(crate) fn inner(&self) -> &ClientInner {
+    pub(crate) fn inner(&self) -> &Arc<Link> {
         &self.inner
     }
 
     /// The engine address, `host:port`.
     pub fn engine(&self) -> String {
-        if self.inner.host.contains(':') {
-            format!("[{}]:{}", self.inner.host, self.inner.port)
-        } else {
-            format!("{}:{}", self.inner.host, self.inner.port)
-        }
+        self.inner.engine()
     }
 
     /// Starts a session with the engine: a control channel that reconnects
@@ -110,7 +80,7 @@ impl Client {
     /// that ended the session (bad credentials, an untrusted engine
     /// certificate, or what the [`ReconnectPolicy`] gave up on).
     pub async fn connect(&self) -> Result<ControlChannel, Error> {
-        ControlChannel::open(self.clone()).await
+        ControlChannel::open(self.inner.clone()).await
     }
 
     /// Creates a tunnel that rides over reconnects, on this client's shared
@@ -133,11 +103,11 @@ impl Client {
     /// [`Tunnel::online`]. Must be called inside a Tokio runtime.
     pub async fn tunnel_in_background(&self, options: TunnelOptions) -> Result<Tunnel, Error> {
         options.validate()?;
-        let mut session = self.inner.session.lock().await;
+        let mut session = self.session.lock().await;
         let control = match session.upgrade() {
             Some(control) => control,
             None => {
-                let control = ControlChannel::start(self.clone());
+                let control = ControlChannel::start(self.inner.clone());
                 *session = control.downgrade();
                 control
             }
@@ -159,111 +129,7 @@ impl Client {
     /// it, the engine's answer is awaited and a refusal is an
     /// [`Error::Engine`] with the engine's code.
     pub async fn dial_with(&self, tunnel: &str, zero_rtt: bool) -> Result<TunnelStream, Error> {
-        crate::dial::dial(self, tunnel, zero_rtt).await
-    }
-
-    /// The details this runtime sends about itself, with `token` as the token.
-    pub(crate) fn client_details(&self, token: Option<&Secret>) -> ClientDetails {
-        ClientDetails {
-            agent: Some(self.inner.agent.clone()),
-            channel: Some("sdk".into()),
-            version: Some(self.inner.version.clone()),
-            os: Some(std::env::consts::OS.into()),
-            arch: Some(std::env::consts::ARCH.into()),
-            token: token.map(|t| t.expose().to_owned()),
-            protocol_version: Some(proto::PROTOCOL_VERSION.into()),
-        }
-    }
-
-    /// A new TLS connection to the engine, or to `endpoint` (`host[:port]`)
-    /// when the engine redirected us there.
-    pub(crate) async fn open_connection(
-        &self,
-        endpoint: Option<&str>,
-    ) -> Result<TlsConnection, Error> {
-        let inner = &self.inner;
-        match endpoint {
-            None => {
-                inner
-                    .connector
-                    .connect(&inner.host, inner.port, inner.connect_to)
-                    .await
-            }
-            Some(endpoint) => {
-                let (host, port) = split_host_port(endpoint)?;
-                inner
-                    .connector
-                    .connect_with_name(&host, port, &host, None)
-                    .await
-            }
-        }
-    }
-}
-
-/// Splits `host[:port]` (port 443 by default; `[v6]:port` accepted).
-pub(crate) fn split_host_port(address: &str) -> Result<(String, u16), Error> {
-    let bad = || {
-        Error::config(format!(
-            "invalid address {address:?}: expected host or host:port"
-        ))
-    };
-    if let Some(rest) = address.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?,
-            None if after.is_empty() => 443,
-            None => return Err(bad()),
-        };
-        return Ok((host.to_owned(), port));
-    }
-    match address.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => {
-            let port = port
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p != 0)
-                .ok_or_else(bad)?;
-            if host.is_empty() {
-                return Err(bad());
-            }
-            Ok((host.to_owned(), port))
-        }
-        Some(_) => Ok((address.to_owned(), 443)), // a bare IPv6 literal
-        None if !address.is_empty() => Ok((address.to_owned(), 443)),
-        None => Err(bad()),
-    }
-}
-
-/// Writes one frame and flushes.
-pub(crate) async fn write_frame(io: &mut TlsConnection, message: &Message) -> Result<(), Error> {
-    let buf = proto::frame_bytes(message)?;
-    io.write_all(&buf)
-        .await
-        .map_err(|e| Error::io("writing a frame", e))?;
-    io.flush()
-        .await
-        .map_err(|e| Error::io("writing a frame", e))
-}
-
-/// Reads until one whole frame is in `buf` and decodes it; bytes after the
-/// frame stay in `buf`.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
-    io: &mut R,
-    buf: &mut BytesMut,
-) -> Result<Message, Error> {
-    loop {
-        if let Some(message) = proto::decode_frame(buf)? {
-            return Ok(message);
-        }
-        let n = io
-            .read_buf(buf)
-            .await
-            .map_err(|e| Error::io("reading a frame", e))?;
-        if n == 0 {
-            return Err(Error::Closed(
-                "the engine closed the connection before answering".into(),
-            ));
-        }
+        crate::handshake::dial(&self.inner, tunnel, zero_rtt).await
     }
 }
 
@@ -496,7 +362,8 @@ impl ClientBuilder {
             .agent
             .unwrap_or_else(|| (AGENT.into(), env!("CARGO_PKG_VERSION").into()));
         Ok(Client {
-            inner: Arc::new(ClientInner {
+            session: Default::default(),
+            inner: Arc::new(Link {
                 host,
                 port,
                 token: self.token,
@@ -505,7 +372,6 @@ impl ClientBuilder {
                 operation_timeout: self.operation_timeout.unwrap_or(DEFAULT_OPERATION_TIMEOUT),
                 heartbeat_interval,
                 reconnect,
-                session: Default::default(),
                 zero_rtt: self.zero_rtt.unwrap_or(true),
                 agent,
                 version,

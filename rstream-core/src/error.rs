@@ -237,6 +237,19 @@ impl Error {
     }
 }
 
+impl From<crate::proto::FrameError> for Error {
+    fn from(value: crate::proto::FrameError) -> Self {
+        Error::Protocol(value.to_string())
+    }
+}
+
+/// An engine refusal as it arrives in a response.
+impl From<crate::proto::Error> for Error {
+    fn from(value: crate::proto::Error) -> Self {
+        Error::engine(value.code, value.message.unwrap_or_default())
+    }
+}
+
 /// Shorthand for results whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -65,11 +65,12 @@ pub mod config;
 mod control;
 #[cfg(feature = "control-plane")]
 pub mod control_plane;
-mod dial;
 pub mod error;
+mod handshake;
 #[cfg(any(feature = "engine-api", feature = "control-plane"))]
 mod http;
 pub mod incoming;
+mod link;
 mod options;
 pub mod proto;
 mod reconnect;

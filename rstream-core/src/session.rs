@@ -12,15 +12,16 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::control::{Channel, ChannelTunnel, End, TunnelSink};
+use crate::link::Link;
 use crate::proto::{ControlChannelLiveness, ErrorCode, ServerDetails};
 use crate::reconnect::{Backoff, should_retry};
 use crate::tunnel::{Command, TunnelShared};
-use crate::{Client, Error, Protocol, Tunnel, TunnelOptions, TunnelState};
+use crate::{Error, Protocol, Tunnel, TunnelOptions, TunnelState};
 
 /// A session with the engine: a control channel that reconnects by itself,
 /// and the tunnels created on it.
 ///
-/// From [`Client::connect`]. It opens a control channel; when that channel
+/// From [`Client::connect`](crate::Client::connect). It opens a control channel; when that channel
 /// drops (network failure, engine restart, lost heartbeats) it opens a new
 /// one as the client's [`ReconnectPolicy`](crate::ReconnectPolicy) says (by
 /// default the first attempt at once, then 1 s doubling to 30 s) and creates
@@ -42,7 +43,7 @@ pub struct ControlChannel {
 /// What the handles share; dropping the last one closes the session.
 #[derive(Debug)]
 struct SessionHandle {
-    client: Client,
+    link: Arc<Link>,
     commands: mpsc::UnboundedSender<Command>,
     channel: watch::Receiver<Option<Channel>>,
     ended: watch::Receiver<Option<End>>,
@@ -57,8 +58,8 @@ impl Drop for SessionHandle {
 impl ControlChannel {
     /// Starts a session; returns once its first control channel is open, or
     /// with the error that ended the session.
-    pub(crate) async fn open(client: Client) -> Result<ControlChannel, Error> {
-        let control = ControlChannel::start(client);
+    pub(crate) async fn open(link: Arc<Link>) -> Result<ControlChannel, Error> {
+        let control = ControlChannel::start(link);
         let mut channel = control.inner.channel.clone();
         let mut ended = control.inner.ended.clone();
         // Either resolves with an error once the session task is gone.
@@ -73,13 +74,13 @@ impl ControlChannel {
     }
 
     /// Starts a session and returns at once; it connects in the background.
-    pub(crate) fn start(client: Client) -> ControlChannel {
+    pub(crate) fn start(link: Arc<Link>) -> ControlChannel {
         let (commands, commands_rx) = mpsc::unbounded_channel();
         let (channel_tx, channel) = watch::channel(None);
         let (ended_tx, ended) = watch::channel(None);
         let session = Session {
-            backoff: Backoff::new(client.inner().reconnect.clone()),
-            client: client.clone(),
+            backoff: Backoff::new(link.reconnect.clone()),
+            link: link.clone(),
             commands: commands_rx,
             commands_tx: commands.clone(),
             tunnels: HashMap::new(),
@@ -91,7 +92,7 @@ impl ControlChannel {
         tokio::spawn(session.run().instrument(tracing::info_span!("session")));
         ControlChannel {
             inner: Arc::new(SessionHandle {
-                client,
+                link,
                 commands,
                 channel,
                 ended,
@@ -135,11 +136,6 @@ impl ControlChannel {
     /// `None` in legacy mode or while reconnecting.
     pub fn liveness(&self) -> Option<ControlChannelLiveness> {
         self.current().and_then(|c| c.liveness())
-    }
-
-    /// The client this session was opened with.
-    pub fn client(&self) -> &Client {
-        &self.inner.client
     }
 
     /// Whether the session has ended (closed, or failed for good).
@@ -186,7 +182,7 @@ impl ControlChannel {
         if self.is_closed() {
             return Err(self.end_error());
         }
-        let options = stable_options(&self.inner.client, options);
+        let options = stable_options(&self.inner.link, options);
         let (shared, streams) = TunnelShared::new(options);
         self.inner
             .commands
@@ -196,7 +192,7 @@ impl ControlChannel {
             shared,
             streams,
             self.inner.commands.clone(),
-            self.inner.client.inner().operation_timeout,
+            self.inner.link.operation_timeout,
             self.inner.clone(),
         ))
     }
@@ -217,7 +213,7 @@ impl ControlChannel {
         {
             return Ok(());
         }
-        let timeout = self.inner.client.inner().operation_timeout * 2;
+        let timeout = self.inner.link.operation_timeout * 2;
         tokio::time::timeout(timeout, done)
             .await
             .map_err(|_| Error::timeout("closing the control channel", timeout))?
@@ -243,12 +239,12 @@ impl WeakControlChannel {
 /// Options that keep a published tunnel's address across reconnects: on a
 /// managed engine host an unnamed published non-tcp tunnel gets a stable
 /// hostname generated once.
-fn stable_options(client: &Client, options: TunnelOptions) -> TunnelOptions {
+fn stable_options(link: &Link, options: TunnelOptions) -> TunnelOptions {
     if options.is_published()
         && options.get_protocol() != Some(Protocol::Tcp)
         && options.get_hostname().is_none()
     {
-        if let Some(hostname) = crate::stable_domain::generate(&client.engine()) {
+        if let Some(hostname) = crate::stable_domain::generate(&link.engine()) {
             return options.hostname(hostname);
         }
     }
@@ -267,7 +263,7 @@ struct Registered {
 
 /// The session task.
 struct Session {
-    client: Client,
+    link: Arc<Link>,
     commands: mpsc::UnboundedReceiver<Command>,
     /// For the channel tunnels to report that the engine closed them.
     commands_tx: mpsc::UnboundedSender<Command>,
@@ -291,7 +287,7 @@ impl Session {
     async fn run(mut self) {
         loop {
             let opened = tokio::select! {
-                opened = Channel::open(self.client.clone()) => opened,
+                opened = Channel::open(self.link.clone()) => opened,
                 closing = self.idle_command() => {
                     if closing {
                         return self.finish(End::Closed).await;
@@ -367,7 +363,7 @@ impl Session {
     }
 
     fn register(&mut self, shared: Arc<TunnelShared>) {
-        let backoff = Backoff::new(self.client.inner().reconnect.clone());
+        let backoff = Backoff::new(self.link.reconnect.clone());
         self.tunnels.insert(
             shared.key,
             Registered {

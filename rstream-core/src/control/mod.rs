@@ -18,15 +18,15 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use crate::client::{read_frame, write_frame};
-use crate::dial::open_proxy_connection;
+use crate::handshake::{open_proxy_connection, read_frame, write_frame};
+use crate::link::Link;
 use crate::options::forwarding_address;
 use crate::proto::{
     self, ControlChannelLiveness, ErrorCode, Message, OpenControlChannelReq, ProxyConnReq,
     ServerDetails, TunnelProperties, message::Payload, open_control_channel_rsp,
 };
 use crate::transport::TlsConnection;
-use crate::{Client, Error, TunnelOptions, TunnelStream};
+use crate::{Error, TunnelOptions, TunnelStream};
 
 pub(crate) mod state;
 
@@ -61,7 +61,7 @@ impl Drop for Handle {
 /// actions act on. The reader and ticker tasks, the handles and the stream
 /// openers all drive it through [`Core::apply`].
 pub(crate) struct Core {
-    client: Client,
+    link: Arc<Link>,
     client_id: String,
     server_details: Option<ServerDetails>,
     liveness: Option<ControlChannelLiveness>,
@@ -82,7 +82,7 @@ struct Driven {
 impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ControlChannel")
-            .field("engine", &self.client.engine())
+            .field("engine", &self.link.engine())
             .field("client_id", &self.client_id)
             .finish_non_exhaustive()
     }
@@ -107,13 +107,13 @@ pub(crate) struct TunnelParts {
 }
 
 impl Channel {
-    pub(crate) async fn open(client: Client) -> Result<Channel, Error> {
-        let inner = client.inner();
+    pub(crate) async fn open(link: Arc<Link>) -> Result<Channel, Error> {
+        let inner = &*link;
         let timeout = inner.operation_timeout;
-        let mut io = client.open_connection(None).await?;
+        let mut io = link.open_connection(None).await?;
         let interval_ms = inner.heartbeat_interval.map(|d| d.as_millis() as u32);
         let request = OpenControlChannelReq {
-            client_details: Some(client.client_details(inner.token.as_ref())),
+            client_details: Some(link.client_details(inner.token.as_ref())),
             liveness: interval_ms.map(|ms| ControlChannelLiveness {
                 heartbeat_interval_ms: ms,
                 heartbeat_timeout_ms: 0,
@@ -146,14 +146,15 @@ impl Channel {
         };
         let negotiated = Liveness::negotiate(interval_ms, ok.liveness)?;
         let (out, out_rx) = mpsc::unbounded_channel();
+        let heartbeat_interval = inner.heartbeat_interval;
         let core = Arc::new(Core {
-            client: client.clone(),
+            link: link.clone(),
             client_id: ok.client_id,
             server_details: ok.server_details,
             liveness: negotiated.and(ok.liveness),
             out,
             driven: Mutex::new(Driven {
-                state: ControlState::new(Instant::now(), inner.heartbeat_interval, negotiated),
+                state: ControlState::new(Instant::now(), heartbeat_interval, negotiated),
                 waiters: HashMap::new(),
                 tunnels: HashMap::new(),
             }),
@@ -229,7 +230,7 @@ impl Channel {
             driven.waiters.insert(request_id.clone(), (sink, tx));
             Ok(())
         })?;
-        let timeout = core.client.inner().operation_timeout;
+        let timeout = core.link.operation_timeout;
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(Ok(parts))) => Ok(ChannelTunnel {
                 inner: Arc::new(ChannelTunnelInner {
@@ -261,7 +262,7 @@ impl Channel {
             return Ok(());
         }
         core.apply(|state| state.close());
-        let timeout = core.client.inner().operation_timeout;
+        let timeout = core.link.operation_timeout;
         let mut rx = core.ended.subscribe();
         let waited = tokio::time::timeout(timeout, rx.wait_for(Option::is_some)).await;
         if waited.is_err() {
@@ -406,7 +407,7 @@ impl Core {
     }
 
     pub(crate) fn operation_timeout(&self) -> Duration {
-        self.client.inner().operation_timeout
+        self.link.operation_timeout
     }
 
     /// Asks the engine to close a tunnel.
@@ -423,7 +424,7 @@ impl Core {
         status: Arc<TunnelStatus>,
     ) -> Result<(), Refusal> {
         let unavailable = |message: &str| Refusal::new(ErrorCode::ServiceUnavailable, message);
-        let stream = match open_proxy_connection(&self.client, &req).await {
+        let stream = match open_proxy_connection(&self.link, &req).await {
             Ok(stream) => stream,
             Err(e) => {
                 tracing::debug!(error = %e, "proxy connection failed");
@@ -473,7 +474,7 @@ async fn writer(
             }
         }
         if let Err(e) = result {
-            core.apply(|state| state.on_transport_end(e));
+            core.apply(|state| state.on_transport_end(e.into()));
             break;
         }
         let written = async {

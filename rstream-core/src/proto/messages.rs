@@ -608,12 +608,6 @@ impl Error {
     }
 }
 
-impl From<Error> for crate::Error {
-    fn from(value: Error) -> Self {
-        crate::Error::engine(value.code, value.message.unwrap_or_default())
-    }
-}
-
 /// Shows whether a secret is set without showing it.
 fn redacted(value: &Option<String>) -> &'static str {
     match value {

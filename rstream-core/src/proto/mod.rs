@@ -23,7 +23,14 @@ pub use messages::*;
 use bytes::{Buf, BufMut, BytesMut};
 use prost::Message as _;
 
-use crate::Error as CrateError;
+/// A frame that cannot be encoded or decoded: too large, or not a valid
+/// protocol message. Converts into [`Error::Protocol`](crate::Error::Protocol)
+/// with `?`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FrameError(String);
+
+type CrateError = FrameError;
 
 /// The protocol version this runtime speaks.
 pub const PROTOCOL_VERSION: &str = "1.4.5";
@@ -40,12 +47,12 @@ pub const FRAME_HEADER_LEN: usize = 4;
 
 /// Appends one frame holding `message` to `dst`.
 ///
-/// Fails with [`CrateError::Protocol`] and leaves `dst` untouched when the encoded
+/// Fails with a [`FrameError`] and leaves `dst` untouched when the encoded
 /// message is longer than [`MAX_FRAME_LEN`].
 pub fn encode_frame(message: &Message, dst: &mut BytesMut) -> Result<(), CrateError> {
     let len = message.encoded_len();
     if len > MAX_FRAME_LEN {
-        return Err(CrateError::protocol(format!(
+        return Err(FrameError(format!(
             "refusing to send a {len}-byte frame: the limit is {MAX_FRAME_LEN} bytes"
         )));
     }
@@ -53,7 +60,7 @@ pub fn encode_frame(message: &Message, dst: &mut BytesMut) -> Result<(), CrateEr
     dst.put_u32(len as u32);
     message
         .encode(dst)
-        .map_err(|e| CrateError::protocol(format!("cannot encode frame: {e}")))
+        .map_err(|e| FrameError(format!("cannot encode frame: {e}")))
 }
 
 /// Encodes one frame holding `message` into a fresh buffer.
@@ -72,7 +79,7 @@ pub fn peek_frame_len(src: &[u8]) -> Result<Option<usize>, CrateError> {
     };
     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
     if len > MAX_FRAME_LEN {
-        return Err(CrateError::protocol(format!(
+        return Err(FrameError(format!(
             "received a frame announcing {len} bytes: the limit is {MAX_FRAME_LEN} bytes"
         )));
     }
@@ -96,7 +103,7 @@ pub fn decode_frame(src: &mut BytesMut) -> Result<Option<Message>, CrateError> {
     let body = src.split_to(len);
     Message::decode(body.freeze())
         .map(Some)
-        .map_err(|e| CrateError::protocol(format!("malformed frame: {e}")))
+        .map_err(|e| FrameError(format!("malformed frame: {e}")))
 }
 
 #[cfg(test)]
@@ -131,12 +138,22 @@ mod tests {
             message: "x".repeat(MAX_FRAME_LEN),
         });
         let mut out = BytesMut::new();
-        assert!(encode_frame(&big, &mut out).unwrap_err().is_protocol());
+        assert!(
+            encode_frame(&big, &mut out)
+                .unwrap_err()
+                .to_string()
+                .contains("limit")
+        );
         assert!(out.is_empty());
 
         let mut header = BytesMut::new();
         header.put_u32(MAX_FRAME_LEN as u32 + 1);
-        assert!(decode_frame(&mut header).unwrap_err().is_protocol());
+        assert!(
+            decode_frame(&mut header)
+                .unwrap_err()
+                .to_string()
+                .contains("limit")
+        );
 
         // Exactly at the limit is fine.
         let at_limit = (MAX_FRAME_LEN - 16..MAX_FRAME_LEN)
@@ -154,7 +171,12 @@ mod tests {
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         let mut buf = BytesMut::from(&[0u8, 0, 0, 3, 0xff, 0xff, 0xff][..]);
-        assert!(decode_frame(&mut buf).unwrap_err().is_protocol());
+        assert!(
+            decode_frame(&mut buf)
+                .unwrap_err()
+                .to_string()
+                .contains("malformed")
+        );
         // A pseudo-random sweep over short inputs.
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {

@@ -1,5 +1,7 @@
-//! The stream handshakes: private dial (`StreamReq`) and the proxy
-//! connection that carries an accepted stream (`ProxyReq`).
+//! The stream handshakes, over the [`Link`] alone: private dial
+//! (`StreamReq`) and the proxy connection that carries an accepted stream
+//! (`ProxyReq`), both in zero-RTT or awaited mode, and the frame I/O they and
+//! the control channel share.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -7,31 +9,31 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tracing::Instrument;
 
-use crate::client::{read_frame, write_frame};
-use crate::proto::{ProxyConnReq, ProxyReq, StreamReq, ip_address, message::Payload, stream_rsp};
-use crate::{Client, Error, Secret, StreamInfo, TunnelStream};
+use crate::link::Link;
+use crate::proto::{
+    self, Message, ProxyConnReq, ProxyReq, StreamReq, ip_address, message::Payload, stream_rsp,
+};
+use crate::transport::TlsConnection;
+use crate::{Error, Secret, StreamInfo, TunnelStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// How long one proxy dial may take before it is tried again.
 pub(crate) const PROXY_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times a proxy dial is tried (retrying only timeouts).
 pub(crate) const PROXY_DIAL_ATTEMPTS: usize = 2;
 
-pub(crate) async fn dial(
-    client: &Client,
-    tunnel: &str,
-    zero_rtt: bool,
-) -> Result<TunnelStream, Error> {
+pub(crate) async fn dial(link: &Link, tunnel: &str, zero_rtt: bool) -> Result<TunnelStream, Error> {
     if tunnel.is_empty() {
         return Err(Error::config("dial needs a tunnel name or id"));
     }
     let span = tracing::debug_span!("dial", tunnel = %tunnel, zero_rtt);
     async move {
-        let inner = client.inner();
+        let inner = link;
         let timeout = inner.operation_timeout;
         let work = async {
-            let mut io = client.open_connection(None).await?;
+            let mut io = link.open_connection(None).await?;
             let request = StreamReq {
-                client_details: Some(client.client_details(inner.token.as_ref())),
+                client_details: Some(link.client_details(inner.token.as_ref())),
                 tunnel_id_name: tunnel.to_owned(),
                 zero_rtt: Some(zero_rtt),
                 datagram_channel: None,
@@ -90,7 +92,7 @@ pub(crate) fn source_ip(request: &ProxyConnReq) -> Option<IpAddr> {
 /// zero-RTT off, the engine's `ProxyRsp`. A connect that times out is tried
 /// once more.
 pub(crate) async fn open_proxy_connection(
-    client: &Client,
+    link: &Link,
     request: &ProxyConnReq,
 ) -> Result<TunnelStream, Error> {
     let endpoint = request.proxy_endpoint.as_deref().filter(|e| !e.is_empty());
@@ -100,14 +102,14 @@ pub(crate) async fn open_proxy_connection(
             "the engine redirected a stream to another endpoint without a secret",
         ));
     }
-    let zero_rtt = client.inner().zero_rtt;
+    let zero_rtt = link.zero_rtt;
     let mut attempt = 0;
     loop {
         attempt += 1;
         let work = async {
-            let mut io = client.open_connection(endpoint).await?;
+            let mut io = link.open_connection(endpoint).await?;
             let proxy_req = ProxyReq {
-                client_details: Some(client.client_details(secret.as_ref())),
+                client_details: Some(link.client_details(secret.as_ref())),
                 stream_id: request.stream_id.clone(),
                 zero_rtt: Some(zero_rtt),
             };
@@ -150,6 +152,39 @@ pub(crate) async fn open_proxy_connection(
                     PROXY_DIAL_TIMEOUT,
                 ));
             }
+        }
+    }
+}
+
+/// Writes one frame and flushes.
+pub(crate) async fn write_frame(io: &mut TlsConnection, message: &Message) -> Result<(), Error> {
+    let buf = proto::frame_bytes(message)?;
+    io.write_all(&buf)
+        .await
+        .map_err(|e| Error::io("writing a frame", e))?;
+    io.flush()
+        .await
+        .map_err(|e| Error::io("writing a frame", e))
+}
+
+/// Reads until one whole frame is in `buf` and decodes it; bytes after the
+/// frame stay in `buf`.
+pub(crate) async fn read_frame<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut BytesMut,
+) -> Result<Message, Error> {
+    loop {
+        if let Some(message) = proto::decode_frame(buf)? {
+            return Ok(message);
+        }
+        let n = io
+            .read_buf(buf)
+            .await
+            .map_err(|e| Error::io("reading a frame", e))?;
+        if n == 0 {
+            return Err(Error::Closed(
+                "the engine closed the connection before answering".into(),
+            ));
         }
     }
 }
