@@ -70,6 +70,7 @@ mod handshake;
 #[cfg(any(feature = "engine-api", feature = "control-plane"))]
 mod http;
 pub mod incoming;
+mod info;
 mod link;
 mod options;
 pub mod proto;
@@ -88,7 +89,8 @@ pub use client::{
 #[doc(hidden)]
 pub use control::fuzz_handle_frames;
 pub use error::{Error, Result};
-pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions, forwarding_address};
+pub use info::{EngineDetails, Heartbeat, TunnelInfo};
+pub use options::{HttpVersion, Protocol, TlsMode, TunnelOptions};
 pub use proto::ErrorCode;
 pub use reconnect::ReconnectPolicy;
 pub use secret::Secret;

@@ -330,7 +330,7 @@ impl TunnelOptions {
     }
 
     /// The wire properties for an `OpenTunnelReq`, after validation.
-    pub fn to_properties(&self) -> Result<TunnelProperties, Error> {
+    pub(crate) fn to_properties(&self) -> Result<TunnelProperties, Error> {
         self.validate()?;
         let publish = match self.protocol {
             Some(Protocol::Tcp) => Some(true),
@@ -373,7 +373,7 @@ impl TunnelOptions {
 /// The address at which a tunnel with these properties is reachable, in the
 /// same words as the rstream CLI: `https://HOST` for http, `HOST (tls)`,
 /// `HOST (tcp)`, or `rstrm://NAME (unpublished)`.
-pub fn forwarding_address(properties: &TunnelProperties) -> String {
+pub(crate) fn forwarding_address(properties: &TunnelProperties) -> String {
     let protocol = properties.protocol.as_deref().unwrap_or("");
     let host = match (&properties.hostname, &properties.host) {
         (Some(hostname), _) if !hostname.is_empty() => {

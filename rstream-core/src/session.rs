@@ -13,9 +13,10 @@ use tracing::Instrument;
 
 use crate::control::{Channel, ChannelTunnel, End, TunnelSink};
 use crate::link::Link;
-use crate::proto::{ControlChannelLiveness, ErrorCode, ServerDetails};
+use crate::proto::ErrorCode;
 use crate::reconnect::{Backoff, should_retry};
 use crate::tunnel::{Command, TunnelShared};
+use crate::{EngineDetails, Heartbeat};
 use crate::{Error, Protocol, Tunnel, TunnelOptions, TunnelState};
 
 /// A session with the engine: a control channel that reconnects by itself,
@@ -128,14 +129,17 @@ impl ControlChannel {
     }
 
     /// What the engine said about itself on the current control channel.
-    pub fn server_details(&self) -> Option<ServerDetails> {
-        self.current().and_then(|c| c.server_details().cloned())
+    pub fn engine_details(&self) -> Option<EngineDetails> {
+        self.current()
+            .and_then(|c| c.server_details().map(EngineDetails::from))
     }
 
-    /// The heartbeat settings negotiated on the current control channel;
-    /// `None` in legacy mode or while reconnecting.
-    pub fn liveness(&self) -> Option<ControlChannelLiveness> {
-        self.current().and_then(|c| c.liveness())
+    /// The heartbeat negotiated on the current control channel; `None` in
+    /// legacy mode (no heartbeat asked for) or while reconnecting.
+    pub fn heartbeat(&self) -> Option<Heartbeat> {
+        self.current()
+            .and_then(|c| c.liveness())
+            .map(Heartbeat::from)
     }
 
     /// Whether the session has ended (closed, or failed for good).
@@ -488,7 +492,7 @@ impl Session {
                     .address
                     .get_or_init(|| current.forwarding_address())
                     .clone();
-                shared.set_properties(properties);
+                shared.set_info(crate::TunnelInfo::from_properties(&properties));
                 shared.ever_online.store(true, Ordering::SeqCst);
                 tracing::info!(tunnel_id = %current.id(), address = %address, "tunnel online");
                 shared.set_state(TunnelState::Online {

@@ -19,8 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use crate::proto::TunnelProperties;
-use crate::{Error, TunnelOptions, TunnelStream};
+use crate::{Error, TunnelInfo, TunnelOptions, TunnelStream};
 
 /// What a tunnel is doing, for the application to watch and log.
 #[derive(Clone, Debug)]
@@ -85,8 +84,8 @@ pub(crate) struct TunnelShared {
     pub(crate) state: watch::Sender<TunnelState>,
     /// The forwarding address of the first creation, kept for good.
     pub(crate) address: OnceLock<String>,
-    /// The engine's properties of the latest creation.
-    pub(crate) properties: Mutex<Option<TunnelProperties>>,
+    /// The latest creation, as the engine reported it.
+    pub(crate) info: Mutex<Option<TunnelInfo>>,
     pub(crate) ever_online: AtomicBool,
 }
 
@@ -100,7 +99,7 @@ impl TunnelShared {
             deliver,
             state: watch::channel(TunnelState::Connecting).0,
             address: OnceLock::new(),
-            properties: Mutex::new(None),
+            info: Mutex::new(None),
             ever_online: AtomicBool::new(false),
         });
         (shared, streams)
@@ -117,8 +116,8 @@ impl TunnelShared {
         *self.options.lock().unwrap_or_else(|e| e.into_inner()) = options;
     }
 
-    pub(crate) fn set_properties(&self, properties: TunnelProperties) {
-        *self.properties.lock().unwrap_or_else(|e| e.into_inner()) = Some(properties);
+    pub(crate) fn set_info(&self, info: TunnelInfo) {
+        *self.info.lock().unwrap_or_else(|e| e.into_inner()) = Some(info);
     }
 
     /// Moves to `state` unless the tunnel has already ended.
@@ -227,15 +226,15 @@ impl Tunnel {
     /// The tunnel id the engine assigned to its latest creation (a new one
     /// after every reconnect); empty before the first.
     pub fn id(&self) -> String {
-        self.properties().and_then(|p| p.id).unwrap_or_default()
+        self.info().map(|info| info.id).unwrap_or_default()
     }
 
-    /// The tunnel's properties as the engine created them the latest time;
-    /// `None` before the first creation.
-    pub fn properties(&self) -> Option<TunnelProperties> {
+    /// The tunnel as the engine created it the latest time (id, name,
+    /// hostname, port, labels, ...); `None` before the first creation.
+    pub fn info(&self) -> Option<TunnelInfo> {
         self.inner
             .shared
-            .properties
+            .info
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()

@@ -12,7 +12,7 @@ async fn connect_reports_who_we_are() {
     let control = guard(client(&engine).connect()).await.unwrap();
     assert!(!control.client_id().is_empty());
     assert!(
-        control.liveness().is_some(),
+        control.heartbeat().is_some(),
         "liveness negotiated by default"
     );
     let details = engine.client_details();
@@ -46,9 +46,9 @@ async fn heartbeats_keep_the_channel_up() {
         .build()
         .unwrap();
     let control = guard(client.connect()).await.unwrap();
-    let liveness = control.liveness().unwrap();
-    assert_eq!(liveness.heartbeat_interval_ms, 1000);
-    assert!(liveness.heartbeat_timeout_ms >= 1000);
+    let liveness = control.heartbeat().unwrap();
+    assert_eq!(liveness.interval, Duration::from_secs(1));
+    assert!(liveness.timeout >= Duration::from_secs(1));
     tokio::time::sleep(Duration::from_millis(3500)).await;
     assert!(!control.is_closed(), "acks were accepted for 3.5 s");
     guard(control.close()).await.unwrap();

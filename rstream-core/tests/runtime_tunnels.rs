@@ -24,7 +24,7 @@ async fn published_http_tunnel_has_an_https_address() {
     let address = tunnel.forwarding_address();
     assert!(address.starts_with("https://"), "{address}");
     assert!(address.contains(".localhost"), "{address}");
-    assert_eq!(tunnel.properties().unwrap().name.as_deref(), Some("web"));
+    assert_eq!(tunnel.info().unwrap().name.as_deref(), Some("web"));
     let on_engine = engine.tunnels();
     let seen = on_engine
         .iter()
@@ -139,17 +139,10 @@ async fn published_tcp_tunnel() {
     let tunnel = guard(control.create_tunnel(TunnelOptions::tcp()))
         .await
         .unwrap();
-    assert_eq!(
-        tunnel.properties().unwrap().protocol.as_deref(),
-        Some(Protocol::Tcp.as_str())
-    );
+    assert_eq!(tunnel.info().unwrap().protocol, Some(Protocol::Tcp));
     let address = tunnel.forwarding_address();
     assert!(address.ends_with(" (tcp)"), "{address}");
-    let port = tunnel
-        .properties()
-        .unwrap()
-        .port
-        .expect("tcp tunnels get a port") as u16;
+    let port = tunnel.info().unwrap().port.expect("tcp tunnels get a port");
     spawn_echo(tunnel.clone());
     let mut conn = guard(tokio::net::TcpStream::connect((
         IpAddr::V4(Ipv4Addr::LOCALHOST),

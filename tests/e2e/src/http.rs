@@ -96,8 +96,8 @@ pub async fn edge(engine: &LocalEngine) -> TcpStream {
 /// The hostname the engine gave a published http tunnel.
 pub fn hostname(tunnel: &rstream_core::Tunnel) -> String {
     tunnel
-        .properties()
-        .and_then(|p| p.hostname)
+        .info()
+        .and_then(|info| info.hostname)
         .expect("a published http tunnel has a hostname")
 }
 

@@ -123,11 +123,8 @@ async fn tcp_edge_per_tunnel() {
     let tunnel = guard(control.create_tunnel(TunnelOptions::tcp().port(u32::from(wanted))))
         .await
         .unwrap();
-    assert_eq!(
-        tunnel.properties().unwrap().protocol.as_deref(),
-        Some(Protocol::Tcp.as_str())
-    );
-    assert_eq!(tunnel.properties().unwrap().port, Some(u32::from(wanted)));
+    assert_eq!(tunnel.info().unwrap().protocol, Some(Protocol::Tcp));
+    assert_eq!(tunnel.info().unwrap().port, Some(wanted));
     assert_eq!(
         tunnel.forwarding_address(),
         format!("localhost:{wanted} (tcp)")
