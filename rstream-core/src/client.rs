@@ -65,6 +65,10 @@ impl Client {
         ClientBuilder::from_config(config)?.build()
     }
 
+    #[cfg_attr(
+        not(any(feature = "engine-api", feature = "control-plane")),
+        allow(dead_code)
+    )]
     pub(crate) fn inner(&self) -> &Arc<Link> {
         &self.inner
     }

@@ -68,8 +68,6 @@ pub(crate) struct Core {
     out: mpsc::UnboundedSender<Message>,
     driven: Mutex<Driven>,
     ended: watch::Sender<Option<End>>,
-    /// Wakes the ticker when a request may have moved the next deadline.
-    tick: tokio::sync::Notify,
 }
 
 /// The state machine and the I/O-side records its actions refer to.
@@ -159,7 +157,6 @@ impl Channel {
                 tunnels: HashMap::new(),
             }),
             ended: watch::channel(None).0,
-            tick: tokio::sync::Notify::new(),
         });
         let span = tracing::info_span!("control_channel", client_id = %core.client_id);
         tracing::debug!(parent: &span, liveness = ?core.liveness, "control channel open");
@@ -305,7 +302,6 @@ impl Core {
             }
         }
         drop(driven);
-        self.tick.notify_one();
         result
     }
 
@@ -511,24 +507,23 @@ async fn reader(core: Arc<Core>, mut rd: ReadHalf<TlsConnection>, mut buf: Bytes
 }
 
 /// Gives the state machine its timer ticks: heartbeats and liveness.
+///
+/// Input only ever moves the deadline later (a frame extends liveness), so
+/// the ticker is never woken early: at a deadline that has since moved,
+/// `on_tick` finds nothing due and it sleeps again. No wake-up per frame.
 async fn ticker(core: Arc<Core>) {
     let mut ended = core.ended.subscribe();
     loop {
         let deadline = core.lock().state.next_deadline();
         let Some(deadline) = deadline else {
-            if core.ended.borrow().is_some() {
-                return;
-            }
-            tokio::select! {
-                () = core.tick.notified() => continue,
-                _ = ended.wait_for(Option::is_some) => return,
-            }
+            // No heartbeat and no liveness: nothing to time.
+            let _ = ended.wait_for(Option::is_some).await;
+            return;
         };
         tokio::select! {
             () = tokio::time::sleep_until(deadline.into()) => {
                 core.apply(|state| state.on_tick(Instant::now()));
             }
-            () = core.tick.notified() => {}
             _ = ended.wait_for(Option::is_some) => return,
         }
     }

@@ -63,9 +63,14 @@ async fn respond(mut tcp: TcpStream, status: &str, body: &str) {
     .await;
 }
 
-/// The `Host` of a request head, lowercase and without port.
+/// The `Host` of a request head, lowercase and without port. Only the head
+/// is read: body bytes that came in the same reads may be anything.
 pub(crate) fn host_of(head: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(head).ok()?;
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(head.len());
+    let text = std::str::from_utf8(&head[..end]).ok()?;
     let value = text.split("\r\n").skip(1).find_map(|line| {
         let (name, value) = line.split_once(':')?;
         name.trim()
@@ -198,5 +203,9 @@ mod tests {
         let head = b"GET / HTTP/1.1\r\nHOST: Web.LOCALHOST:8080\r\n\r\n";
         assert_eq!(host_of(head).as_deref(), Some("web.localhost"));
         assert_eq!(host_of(b"GET / HTTP/1.1\r\n\r\n"), None);
+        // A binary body right behind the head does not hide the Host.
+        let mut with_body = b"POST /echo HTTP/1.1\r\nHost: web.localhost\r\n\r\n".to_vec();
+        with_body.extend_from_slice(&[0xff, 0xfe, 0x00, 0x80]);
+        assert_eq!(host_of(&with_body).as_deref(), Some("web.localhost"));
     }
 }
