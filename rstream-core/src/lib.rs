@@ -49,6 +49,8 @@
 //!
 //! Optional features:
 //!
+//! - `ring` (default) or `aws-lc-rs`: the TLS crypto backend, named like
+//!   rustls' own features (with both on, aws-lc-rs is used).
 //! - `engine-api`: the `api` module, the engine HTTP API (tunnel and client
 //!   inventory, health, and a resuming watch of lifecycle events over
 //!   server-sent events or WebSocket).
@@ -57,6 +59,11 @@
 //!   `Client::resolve_from_env`) and minting short-lived tokens.
 
 #![forbid(unsafe_code)]
+
+#[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+compile_error!(
+    "rstream-core needs a TLS crypto backend: its `ring` feature (the default) or `aws-lc-rs`"
+);
 
 #[cfg(feature = "engine-api")]
 pub mod api;

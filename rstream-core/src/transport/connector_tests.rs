@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 // ---------------------------------------------------------------- helpers
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    super::tls::provider()
 }
 
 /// A CA with a server certificate and a client certificate, all as PEM.
