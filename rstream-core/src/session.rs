@@ -151,18 +151,7 @@ impl ControlChannel {
     /// error that ended it otherwise (authentication, or the reconnect
     /// policy gave up on a transport, protocol or liveness failure).
     pub async fn closed(&self) -> Result<(), Error> {
-        let mut ended = self.inner.ended.clone();
-        let end = ended
-            .wait_for(Option::is_some)
-            .await
-            .map(|end| end.clone())
-            .ok()
-            .flatten()
-            .unwrap_or(End::Closed);
-        match end {
-            End::Closed => Ok(()),
-            End::Failed(e) => Err(e.duplicate()),
-        }
+        crate::control::wait_end(self.inner.ended.clone()).await
     }
 
     /// Creates a tunnel on this session; returns once it is online, or with

@@ -196,18 +196,7 @@ impl Channel {
     /// Waits until the channel ends: `Ok` when it was closed on purpose, the
     /// failure otherwise (transport error, protocol error, liveness expired).
     pub(crate) async fn closed(&self) -> Result<(), Error> {
-        let mut rx = self.handle.core.ended.subscribe();
-        let end = rx
-            .wait_for(Option::is_some)
-            .await
-            .map(|end| end.clone())
-            .ok()
-            .flatten()
-            .unwrap_or(End::Closed);
-        match end {
-            End::Closed => Ok(()),
-            End::Failed(e) => Err(e.duplicate()),
-        }
+        wait_end(self.handle.core.ended.subscribe()).await
     }
 
     /// Creates a tunnel whose streams go to `sink`. Invalid options fail
@@ -526,6 +515,22 @@ async fn ticker(core: Arc<Core>) {
             }
             _ = ended.wait_for(Option::is_some) => return,
         }
+    }
+}
+
+/// Waits until `ended` holds an end (or its sender is gone, which counts as
+/// closed): `Ok` for a close, the failure otherwise.
+pub(crate) async fn wait_end(mut ended: watch::Receiver<Option<End>>) -> Result<(), Error> {
+    let end = ended
+        .wait_for(Option::is_some)
+        .await
+        .map(|end| end.clone())
+        .ok()
+        .flatten()
+        .unwrap_or(End::Closed);
+    match end {
+        End::Closed => Ok(()),
+        End::Failed(e) => Err(e.duplicate()),
     }
 }
 
