@@ -1,4 +1,4 @@
-//! Supervised tunnels against the local engine's fault injection.
+//! Reconnecting tunnels against the local engine's fault injection.
 
 use std::time::Duration;
 
@@ -6,7 +6,7 @@ use rstream_core::{Client, Error, ReconnectPolicy, TunnelOptions, TunnelState};
 use rstream_e2e::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn echo_supervised(tunnel: rstream_core::Tunnel) {
+fn echo_tunnel(tunnel: rstream_core::Tunnel) {
     tokio::spawn(async move {
         while let Ok(Some(mut stream)) = tunnel.accept().await {
             tokio::spawn(async move {
@@ -47,7 +47,7 @@ async fn survives_five_control_channel_aborts() {
         .await
         .unwrap();
     let address = tunnel.forwarding_address();
-    echo_supervised(tunnel.clone());
+    echo_tunnel(tunnel.clone());
 
     // A stream in flight across every abort.
     let TunnelState::Online { tunnel_id, .. } = tunnel.state() else {
@@ -159,7 +159,7 @@ async fn backoff_schedule_on_a_paused_clock() {
                 "attempt {attempt}: {delay:?} vs {base:?}"
             );
         }
-        // The supervisor really waited the previous delay before this attempt.
+        // The session really waited the previous delay before this attempt.
         assert!(now - last_change >= previous_delay, "attempt {attempt}");
         last_change = now;
         previous_delay = delay;
@@ -176,7 +176,7 @@ async fn a_dropped_channel_is_retried_at_once() {
         .await
         .unwrap();
     let address = tunnel.forwarding_address();
-    echo_supervised(tunnel.clone());
+    echo_tunnel(tunnel.clone());
     let mut state = tunnel.watch_state();
     for round in 0..3 {
         let TunnelState::Online { tunnel_id, .. } = tunnel.state() else {

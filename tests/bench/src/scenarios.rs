@@ -727,7 +727,7 @@ impl Bench {
 }
 
 impl Bench {
-    /// Downtime of a supervised tunnel: from a dropped control channel to
+    /// Downtime of a tunnel: from a dropped control channel to
     /// the first request answered again through the edge, over many drops.
     async fn reconnect(&mut self) -> Result<(), BoxError> {
         let drops = if self.opts.quick { 20 } else { 50 };

@@ -1,6 +1,6 @@
 //! rstream-actix end to end, where it differs from the other serving
 //! paths: `peer_addr` and `conn_data`, workers, panicking handlers and
-//! factories, a WebSocket held past the shutdown deadline, supervised
+//! factories, a WebSocket held past the shutdown deadline, reconnecting
 //! tunnels and a lost control channel. What every path does alike is in
 //! `conformance.rs`.
 
@@ -242,19 +242,19 @@ async fn two_workers_serve_concurrent_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_supervised_tunnel_is_served_until_closed() {
+async fn a_tunnel_is_served_until_closed() {
     let engine = engine().await;
     let client = client(&engine);
-    let supervised = guard(client.tunnel(TunnelOptions::http().publish(true)))
+    let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true)))
         .await
         .unwrap();
-    let tunnel_id = match supervised.state() {
+    let tunnel_id = match tunnel.state() {
         rstream_core::TunnelState::Online { tunnel_id, .. } => tunnel_id,
         other => panic!("not online: {other:?}"),
     };
     let shared = web::Data::new(Shared::default());
     let task = tokio::spawn(
-        rstream_actix::serve(supervised.clone(), move || app(shared.clone()))
+        rstream_actix::serve(tunnel.clone(), move || app(shared.clone()))
             .workers(1)
             .into_future(),
     );
@@ -266,7 +266,7 @@ async fn a_supervised_tunnel_is_served_until_closed() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(field(&body, "peer"), "198.51.100.1");
     drop(sender);
-    guard(supervised.close()).await.unwrap();
+    guard(tunnel.close()).await.unwrap();
     guard(task).await.unwrap().unwrap();
 }
 
@@ -337,26 +337,26 @@ async fn a_tunnel_that_gives_up_ends_serving_with_the_failure() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_supervised_tunnel_keeps_serving_across_a_reconnect() {
+async fn a_tunnel_keeps_serving_across_a_reconnect() {
     let engine = engine().await;
     let client = client(&engine);
-    let supervised = guard(client.tunnel(TunnelOptions::http().publish(true)))
+    let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true)))
         .await
         .unwrap();
     let online_id = |state: &rstream_core::TunnelState| match state {
         rstream_core::TunnelState::Online { tunnel_id, .. } => Some(tunnel_id.clone()),
         _ => None,
     };
-    let first_id = online_id(&supervised.state()).expect("online");
+    let first_id = online_id(&tunnel.state()).expect("online");
     let shared = web::Data::new(Shared::default());
     let task = tokio::spawn(
-        rstream_actix::serve(supervised.clone(), move || app(shared.clone()))
+        rstream_actix::serve(tunnel.clone(), move || app(shared.clone()))
             .workers(2)
             .into_future(),
     );
 
     engine.faults().abort_control_channels();
-    let mut states = supervised.watch_state();
+    let mut states = tunnel.watch_state();
     let new_id = guard(async {
         loop {
             if let Some(id) = online_id(&states.borrow_and_update()) {
@@ -378,6 +378,6 @@ async fn a_supervised_tunnel_keeps_serving_across_a_reconnect() {
     assert_eq!(field(&body, "peer"), "192.0.2.9");
     assert!(!task.is_finished());
     drop(sender);
-    guard(supervised.close()).await.unwrap();
+    guard(tunnel.close()).await.unwrap();
     guard(task).await.unwrap().unwrap();
 }

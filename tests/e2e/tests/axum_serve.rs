@@ -1,5 +1,5 @@
 //! `axum::serve` over `rstream_axum::TunnelListener` end to end, where it
-//! differs from the other serving paths: supervised tunnels, and the
+//! differs from the other serving paths: reconnecting tunnels, and the
 //! listener parking after an accept error. What every path does alike is in
 //! `conformance.rs`.
 
@@ -26,7 +26,7 @@ fn spawn_axum<A: Accept>(acceptor: A) -> tokio::task::JoinHandle<std::io::Result
 }
 
 #[tokio::test]
-async fn a_supervised_tunnel_is_served_across_an_engine_restart() {
+async fn a_tunnel_is_served_across_an_engine_restart() {
     let engine = engine().await;
     let client = client(&engine);
     let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true).name("app")))

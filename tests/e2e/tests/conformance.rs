@@ -44,7 +44,7 @@
 //! | `axum_serve::connect_info_has_the_source_the_engine_reported` | `source_ip` (the axum app reads `ConnectInfo<TunnelAddr>`) |
 //! | `axum_serve::hundred_keep_alive_requests_use_one_stream` | `keep_alive` |
 //! | `axum_serve::http2_over_a_dialed_stream` | `h2` |
-//! | `axum_serve::websocket_echo_through_the_edge` | `websocket` (plain `axum::serve(listener, router)` stays covered by `axum_serve::a_supervised_tunnel_is_served_across_an_engine_restart`) |
+//! | `axum_serve::websocket_echo_through_the_edge` | `websocket` (plain `axum::serve(listener, router)` stays covered by `axum_serve::a_tunnel_is_served_across_an_engine_restart`) |
 //! | `axum_serve::a_malformed_request_gets_400_and_serving_goes_on` | `malformed_request` |
 //! | `axum_serve::serve_returns_once_the_tunnel_is_closed` | `tunnel_close` |
 //! | `axum_serve::graceful_shutdown_finishes_an_in_flight_request` | `graceful_shutdown` |

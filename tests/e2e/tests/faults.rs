@@ -30,14 +30,14 @@ async fn one_request(engine: &rstream_local_engine::LocalEngine, host: &str) -> 
     )
 }
 
-/// Waits until the supervised tunnel is online on a tunnel id other than
+/// Waits until the tunnel is online on a tunnel id other than
 /// `old`, and returns the new id.
 async fn online_again(states: &mut tokio::sync::watch::Receiver<TunnelState>, old: &str) -> String {
     let state = guard(
         states.wait_for(|s| matches!(s, TunnelState::Online { tunnel_id, .. } if tunnel_id != old)),
     )
     .await
-    .expect("the supervisor is alive")
+    .expect("the session is alive")
     .clone();
     match state {
         TunnelState::Online { tunnel_id, .. } => tunnel_id,

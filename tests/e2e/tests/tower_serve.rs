@@ -1,6 +1,6 @@
 //! `rstream_tower::serve` end to end, where it differs from the other
 //! serving paths: HTTP/1.1 pipelining, the header size limit, the
-//! private-dial connector, supervised tunnels and accept failures. What
+//! private-dial connector, reconnecting tunnels and accept failures. What
 //! every path does alike is in `conformance.rs`.
 
 use std::net::IpAddr;
@@ -114,7 +114,7 @@ async fn the_connector_reuses_one_stream_for_sequential_requests() {
 }
 
 #[tokio::test]
-async fn a_supervised_tunnel_is_served_across_an_engine_restart() {
+async fn a_tunnel_is_served_across_an_engine_restart() {
     let engine = engine().await;
     let client = client(&engine);
     let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true).name("web")))
@@ -134,7 +134,7 @@ async fn a_supervised_tunnel_is_served_across_an_engine_restart() {
     assert_eq!(guard(body_text(response)).await, "hello");
 
     guard(engine.restart()).await.unwrap();
-    // The supervisor re-creates the tunnel with the same hostname; the
+    // The session re-creates the tunnel with the same hostname; the
     // serve loop never notices.
     guard(async {
         loop {

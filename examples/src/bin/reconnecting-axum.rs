@@ -2,10 +2,10 @@
 //! the network drops, without code of mine to reconnect."
 //!
 //! ```text
-//! cargo run -p rstream-examples --bin supervised-axum
+//! cargo run -p rstream-examples --bin reconnecting-axum
 //! ```
 //!
-//! The axum app is served from a supervised tunnel and every state change
+//! The axum app is served from a tunnel that rides over reconnects, and every state change
 //! (connecting, online, reconnecting with the next delay, ...) is printed.
 //! With no rstream engine configured it starts a local engine in-process and
 //! demonstrates the point: it restarts that engine three times, fetching
@@ -28,7 +28,11 @@ async fn main() -> Result<(), BoxError> {
     let setup = client_or_local_engine().await?;
     let tunnel = setup
         .client()
-        .tunnel(TunnelOptions::http().publish(true).name("supervised-axum"))
+        .tunnel(
+            TunnelOptions::http()
+                .publish(true)
+                .name("reconnecting-axum"),
+        )
         .await?;
     let address = tunnel.forwarding_address();
     setup.print_http_instructions(&address, "/");
@@ -98,7 +102,7 @@ async fn main() -> Result<(), BoxError> {
 async fn get(edge: SocketAddr, host: &str) -> Result<String, BoxError> {
     let host = host.split(':').next().unwrap_or(host);
     let mut last = None;
-    // Right after a restart the route comes back once the supervisor has
+    // Right after a restart the route comes back once the session has
     // reconnected (its first retry goes out at once; while the engine is
     // still down, the next one follows about a second later).
     for _ in 0..150 {
