@@ -92,7 +92,7 @@ const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH
   --python PATH  a Python interpreter with rstreamlabs-rstream installed
                  (see tests/bench/setup-python.sh); adds the Python SDK row
   --only GROUPS  comma-separated subset of: http, actix, resumption, python,
-                 bulk, memory, reconnect";
+                 bulk, memory, relayed, reconnect";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -116,6 +116,9 @@ impl Bench {
         if self.opts.wants("memory") {
             report("memory", self.memory().await);
         }
+        if self.opts.wants("relayed") {
+            report("relayed", self.relayed().await);
+        }
         if self.opts.wants("reconnect") {
             report("reconnect", self.reconnect().await);
         }
@@ -727,6 +730,87 @@ impl Bench {
 }
 
 impl Bench {
+    /// The SDK's own cost: the same app reached through the engine's edge
+    /// either over a tunnel, or relayed by the engine to a plain TLS server
+    /// ("relayed TLS"), so both sides pay the engine's work. The two sides
+    /// alternate, pair after pair; the row gives the medians and the spread
+    /// of the pairs' ratios.
+    async fn relayed(&mut self) -> Result<(), BoxError> {
+        const PAIRS: usize = 3;
+        println!("relayed: tunnel vs relayed TLS through the same edge, {PAIRS} alternating pairs");
+        let (direct, _) = self.spawn_direct().await?;
+        let upstream: SocketAddr = direct.ready.parse()?;
+        self.engine.relay_to_tls(
+            "relayed.localhost",
+            upstream,
+            &self.cert.cert_pem,
+            "localhost",
+        )?;
+        let relayed_target = self.edge_target("https://relayed.localhost");
+        let (tunnel, tunnel_target) = self.spawn_tunnel("tunnel", true).await?;
+        let specs = [
+            (
+                "keepalive_vs_relayed",
+                self.spec(CONNECTIONS, false, false),
+                0.95,
+            ),
+            (
+                "new_stream_vs_relayed",
+                self.spec(CONNECTIONS, true, false),
+                0.90,
+            ),
+        ];
+        for (name, spec, goal) in specs {
+            let mut ratios = Vec::with_capacity(PAIRS);
+            let (mut tunnel_rates, mut relayed_rates) = (Vec::new(), Vec::new());
+            for pair in 0..PAIRS {
+                // A-B, B-A, ...: neither side always goes first.
+                let (t, r) = if pair % 2 == 0 {
+                    let t = self.measure(&tunnel, &tunnel_target, spec).await;
+                    (t, self.measure(&direct, &relayed_target, spec).await)
+                } else {
+                    let r = self.measure(&direct, &relayed_target, spec).await;
+                    (self.measure(&tunnel, &tunnel_target, spec).await, r)
+                };
+                let (tr, rr) = (t.outcome.rate(), r.outcome.rate());
+                println!(
+                    "  {name} pair {pair}: tunnel {tr:.0} req/s, relayed TLS {rr:.0} req/s, ratio {:.2}",
+                    tr / rr
+                );
+                ratios.push(tr / rr);
+                tunnel_rates.push(tr);
+                relayed_rates.push(rr);
+            }
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let (lo, hi) = (
+                ratios.iter().copied().fold(f64::INFINITY, f64::min),
+                ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            );
+            let mid = median(&mut ratios.clone());
+            let wide = if hi - lo > 0.1 * mid {
+                ", too wide to judge"
+            } else {
+                ""
+            };
+            self.row(
+                name,
+                &format!("throughput, median of {PAIRS} pairs (ratios {lo:.2}-{hi:.2}{wide})"),
+                "req/s",
+                "tunnel",
+                median(&mut tunnel_rates),
+                "relayed TLS",
+                median(&mut relayed_rates),
+                Goal::RatioAtLeast(goal),
+            );
+        }
+        tunnel.stop().await;
+        direct.stop().await;
+        Ok(())
+    }
+
     /// Downtime of a tunnel: from a dropped control channel to
     /// the first request answered again through the edge, over many drops.
     async fn reconnect(&mut self) -> Result<(), BoxError> {

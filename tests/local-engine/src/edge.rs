@@ -126,6 +126,10 @@ async fn http_conn(shared: Arc<Shared>, mut tcp: TcpStream) {
         respond(tcp, "400 Bad Request", "No Host header.\n").await;
         return;
     };
+    let relay = shared.lock().relays.get(&host).cloned();
+    if let Some(relay) = relay {
+        return relay_tls(relay, tcp, head).await;
+    }
     let tunnel_id = shared
         .lock()
         .tunnels
@@ -152,6 +156,32 @@ async fn http_conn(shared: Arc<Shared>, mut tcp: TcpStream) {
                 tcp,
                 "502 Bad Gateway",
                 &format!("The tunnel did not take the request: {e}\n"),
+            )
+            .await
+        }
+    }
+}
+
+/// Relays one edge connection to a TLS server, the request head first: what
+/// the engine does for a tunnel's stream, with a plain TLS server in place of
+/// the runtime.
+async fn relay_tls(relay: crate::state::Relay, mut tcp: TcpStream, head: BytesMut) {
+    let upstream = async {
+        let socket = TcpStream::connect(relay.upstream).await?;
+        let _ = socket.set_nodelay(true);
+        let mut tls = relay.tls.connect(relay.server_name, socket).await?;
+        tls.write_all(&head).await?;
+        Ok::<_, std::io::Error>(tls)
+    };
+    match upstream.await {
+        Ok(mut tls) => {
+            let _ = tokio::io::copy_bidirectional(&mut tcp, &mut tls).await;
+        }
+        Err(e) => {
+            respond(
+                tcp,
+                "502 Bad Gateway",
+                &format!("The relayed server did not answer: {e}\n"),
             )
             .await
         }

@@ -74,6 +74,16 @@ pub(crate) struct State {
     pub(crate) client_details: Vec<ClientDetails>,
     pub(crate) proxy_req_tokens: Vec<String>,
     pub(crate) next: u64,
+    /// Edge hostnames relayed straight to a TLS server (no tunnel).
+    pub(crate) relays: HashMap<String, Relay>,
+}
+
+/// Where the edge relays a hostname when there is no tunnel: a TLS server.
+#[derive(Clone)]
+pub(crate) struct Relay {
+    pub(crate) upstream: SocketAddr,
+    pub(crate) tls: tokio_rustls::TlsConnector,
+    pub(crate) server_name: rustls_pki_types::ServerName<'static>,
 }
 
 impl Out {

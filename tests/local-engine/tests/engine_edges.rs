@@ -254,3 +254,72 @@ async fn a_runtime_refusal_is_a_502_at_the_edge() {
     assert!(answer.starts_with("HTTP/1.1 502"), "{answer}");
     assert!(answer.contains("accept queue full"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_relayed_hostname_reaches_a_tls_server_through_the_edge() {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let engine = engine().await;
+    // A plain TLS server answering one HTTP response per connection.
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_pem = key.cert.pem();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from_pem_slice(cert_pem.as_bytes()).unwrap()],
+        PrivateKeyDer::from_pem_slice(key.signing_key.serialize_pem().as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = vec![0u8; 4096];
+                let n = tls.read(&mut head).await.unwrap_or(0);
+                let seen = String::from_utf8_lossy(&head[..n]).into_owned();
+                let body = if seen.starts_with("GET /relayed ") {
+                    "over TLS"
+                } else {
+                    "?"
+                };
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    engine
+        .relay_to_tls("relayed.localhost", upstream, &cert_pem, "localhost")
+        .unwrap();
+    let response = guard(engine.get("relayed.localhost", "/relayed"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "over TLS")
+    );
+    // A CA that did not sign the server's certificate: the edge says so.
+    let other = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    engine
+        .relay_to_tls("wrong.localhost", upstream, &other.cert.pem(), "localhost")
+        .unwrap();
+    let response = guard(engine.get("wrong.localhost", "/relayed"))
+        .await
+        .unwrap();
+    assert_eq!(response.status, 502);
+}
