@@ -79,18 +79,11 @@ async fn liveness_loss_fails_the_channel_and_accept_reports_it() {
     assert!(guard(tunnel.accept()).await.unwrap().is_none());
 }
 
-/// A client that surfaces the first failure of its control channel instead
-/// of reconnecting, to see the channel's own errors.
-fn surfacing(engine: &rstream_local_engine::LocalEngine) -> rstream_core::Client {
-    builder(engine)
-        .reconnect(ReconnectPolicy::never())
-        .build()
-        .unwrap()
-}
-
 async fn fails_with_protocol_error(inject: impl FnOnce(&rstream_local_engine::LocalEngine)) {
     let engine = engine().await;
-    let control = guard(surfacing(&engine).connect()).await.unwrap();
+    let control = guard(client_without_reconnect(&engine).connect())
+        .await
+        .unwrap();
     let tunnel = guard(control.create_tunnel(TunnelOptions::new()))
         .await
         .unwrap();
@@ -130,7 +123,9 @@ async fn unknown_message_is_a_protocol_error() {
 #[tokio::test]
 async fn aborted_channel_is_a_retryable_failure() {
     let engine = engine().await;
-    let control = guard(surfacing(&engine).connect()).await.unwrap();
+    let control = guard(client_without_reconnect(&engine).connect())
+        .await
+        .unwrap();
     engine.faults().abort_control_channels();
     let err = guard(control.closed()).await.unwrap_err();
     assert!(err.is_retryable(), "{err}");

@@ -40,6 +40,15 @@ pub fn builder(engine: &LocalEngine) -> ClientBuilder {
     engine.client_builder()
 }
 
+/// A client for `engine` whose sessions do not reconnect: the first loss of
+/// a control channel ends it and its tunnels, to see failures surface.
+pub fn client_without_reconnect(engine: &LocalEngine) -> Client {
+    builder(engine)
+        .reconnect(rstream_core::ReconnectPolicy::never())
+        .build()
+        .expect("client builds")
+}
+
 /// A client for `engine` with default settings.
 pub fn client(engine: &LocalEngine) -> Client {
     builder(engine).build().expect("client builds")

@@ -308,10 +308,7 @@ async fn a_factory_that_panics_is_an_error() {
 async fn a_tunnel_that_gives_up_ends_serving_with_the_failure() {
     let engine = engine().await;
     // A session told not to reconnect: its first loss ends the tunnel.
-    let client = builder(&engine)
-        .reconnect(rstream_core::ReconnectPolicy::never())
-        .build()
-        .unwrap();
+    let client = client_without_reconnect(&engine);
     let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true)))
         .await
         .unwrap();

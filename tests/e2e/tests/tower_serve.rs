@@ -172,10 +172,7 @@ async fn a_terminal_accept_error_ends_serve_with_that_error() {
 async fn a_tunnel_whose_session_gives_up_ends_serve_with_the_failure() {
     let engine = engine().await;
     // A session told not to reconnect: its first loss ends the tunnel.
-    let client = builder(&engine)
-        .reconnect(rstream_core::ReconnectPolicy::never())
-        .build()
-        .unwrap();
+    let client = client_without_reconnect(&engine);
     let tunnel = guard(client.tunnel(TunnelOptions::http().publish(true)))
         .await
         .unwrap();
