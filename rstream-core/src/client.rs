@@ -280,13 +280,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Bound on TCP connect + TLS handshake (default 15 s).
+    /// Bound on TCP connect + TLS handshake (default 15 s). Zero is refused
+    /// by [`build`](Self::build), as in the other SDKs.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
         self
     }
 
-    /// Bound on every wait for the engine (default 30 s).
+    /// Bound on every wait for the engine (default 30 s). Zero is refused
+    /// by [`build`](Self::build).
     pub fn operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = Some(timeout);
         self
@@ -338,6 +340,17 @@ impl ClientBuilder {
             Error::config("no engine configured: set RSTREAM_ENGINE or call ClientBuilder::engine")
         })?;
         let (host, port) = split_host_port(&engine)?;
+        for (name, timeout) in [
+            ("connect_timeout", self.connect_timeout),
+            ("operation_timeout", self.operation_timeout),
+        ] {
+            if timeout == Some(Duration::ZERO) {
+                return Err(Error::config(format!(
+                    "{name} is zero, which would fail every attempt at once; give it a \
+                     positive duration or leave the default"
+                )));
+            }
+        }
         if self.token.is_some() && self.tls.client_identity.is_some() {
             return Err(Error::config(
                 "a token and an mTLS certificate were both given: use one of them",
@@ -420,6 +433,41 @@ mod tests {
             config::resolve(&ConfigOptions::default(), &Default::default(), None, 0).unwrap();
         let err = Client::from_config(&none).unwrap_err();
         assert!(err.to_string().contains("RSTREAM_ENGINE"), "{err}");
+    }
+
+    #[test]
+    fn zero_timeouts_are_refused() {
+        let base = || Client::builder().engine("engine.example.com");
+        let err = base().connect_timeout(Duration::ZERO).build().unwrap_err();
+        assert!(
+            err.is_config() && err.to_string().contains("connect_timeout"),
+            "{err}"
+        );
+        let err = base()
+            .operation_timeout(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert!(err.to_string().contains("operation_timeout"), "{err}");
+        base()
+            .connect_timeout(Duration::from_millis(1))
+            .build()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_region_leaves_the_engine_to_the_control_plane() {
+        let env: std::collections::HashMap<String, String> =
+            [("RSTREAM_REGION", "eu"), ("RSTREAM_CONTEXT", "m")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
+        let file = "contexts:\n  - name: m\n    engine: m.example.com\n    projectEndpoint: p1\n";
+        let resolved = config::resolve(&ConfigOptions::default(), &env, Some(file), 0).unwrap();
+        assert_eq!(resolved.engine, None);
+        assert_eq!(resolved.region.as_deref(), Some("eu"));
+        // Not silently the context's engine: the control plane must pick.
+        let err = Client::from_config(&resolved).unwrap_err();
+        assert!(err.to_string().contains("control plane"), "{err}");
     }
 
     #[test]

@@ -64,4 +64,5 @@ SSL_CERT_FILE="$CA_FILE" RSTREAM_CONFIG="$EMPTY_CONFIG" \
   --engine "$(field engine)" --token "$(field token)" --peer "$PEER" || status=1
 
 "$VENV/bin/python" tests/interop/webhooks.py || status=1
+"$VENV/bin/python" tests/interop/config_differential.py --peer "$PEER" || status=1
 exit "$status"

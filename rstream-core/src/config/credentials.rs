@@ -37,10 +37,11 @@ pub(crate) fn resolve_credentials(
         .as_ref()
         .and_then(|t| non_blank(Some(t.expose())))
         .map(|t| (Secret::new(t), "the token option".to_owned()))
-        .or_else(|| env.token.clone().map(|t| (t, ENV_TOKEN.to_owned())));
+        .or_else(|| env.token.clone().map(|t| (t, ENV_TOKEN.to_owned())))
+        .filter(|_| !options.no_token);
     let explicit_mtls = explicit_mtls(options, env)?;
 
-    let stored_token = if explicit_token.is_none() && explicit_mtls.is_none() {
+    let stored_token = if explicit_token.is_none() && explicit_mtls.is_none() && !options.no_token {
         stored_token(sources.context, sources.environment)?
     } else {
         None
@@ -132,25 +133,27 @@ fn stored_token(
         return Ok(None);
     };
     let setting = format!("{label} auth.token.storage");
-    if let Some(provider) = &token.provider {
-        return Err(unsupported_storage(
-            &format!("{setting}.provider"),
-            provider,
-        ));
-    }
+    // As the Go reference reads it: `kind` is required and names the
+    // storage exactly (`inline`); `provider` only qualifies a keychain.
     match token.kind.as_deref() {
-        None => {}
-        Some(kind) if kind.eq_ignore_ascii_case("inline") => {}
+        Some("inline") => {}
         Some(kind) => return Err(unsupported_storage(&format!("{setting}.kind"), kind)),
+        None => {
+            return Err(Error::config(format!(
+                "{setting}.kind is missing; the stored token needs kind: inline (the only \
+                 storage the Rust runtime reads), or pass the token with {ENV_TOKEN} or the \
+                 token option"
+            )));
+        }
     }
     Ok(token.value.clone().map(|v| (Secret::new(v), setting)))
 }
 
 fn unsupported_storage(setting: &str, kind: &str) -> Error {
     Error::config(format!(
-        "{setting} is {kind:?}, a token storage the Rust runtime cannot read (only inline tokens \
-         are supported); pass the token with {ENV_TOKEN} or the token option, or store it with \
-         kind: inline"
+        "{setting} is {kind:?}, a token storage the Rust runtime cannot read (only kind: inline, \
+         written in lowercase, is supported); pass the token with {ENV_TOKEN} or the token \
+         option, or store it with kind: inline"
     ))
 }
 

@@ -53,9 +53,13 @@ impl EnvSettings {
             Some(json) => headers_from_json(&json, ENV_HEADERS)?,
             None => Vec::new(),
         };
-        let engine = var(env, ENV_ENGINE)
-            .map(|engine| (engine, ENV_ENGINE))
-            .or_else(|| var(env, ENV_ENGINE_ALIAS).map(|engine| (engine, ENV_ENGINE_ALIAS)));
+        // A set `RSTREAM_ENGINE` hides the alias even when blank (it then
+        // means "no engine"), as in the Python SDK.
+        let engine = if env.contains_key(ENV_ENGINE) {
+            var(env, ENV_ENGINE).map(|engine| (engine, ENV_ENGINE))
+        } else {
+            var(env, ENV_ENGINE_ALIAS).map(|engine| (engine, ENV_ENGINE_ALIAS))
+        };
         let mtls = match (var(env, ENV_MTLS_CERT), var(env, ENV_MTLS_KEY)) {
             (Some(cert), Some(key)) => Some((PathBuf::from(cert), PathBuf::from(key))),
             (None, None) => None,

@@ -50,7 +50,6 @@ pub(crate) struct AuthEntry {
 #[derive(Debug, Default)]
 pub(crate) struct TokenEntry {
     pub(crate) kind: Option<String>,
-    pub(crate) provider: Option<String>,
     pub(crate) value: Option<String>,
 }
 
@@ -233,7 +232,6 @@ fn parse_auth(entry: &Mapping, label: &str) -> Result<AuthEntry> {
         {
             out.token = Some(TokenEntry {
                 kind: trimmed(string(storage, "kind", &path)?),
-                provider: trimmed(string(storage, "provider", &path)?),
                 value: trimmed(string(storage, "value", &path)?),
             });
         }
@@ -344,10 +342,30 @@ fn string(parent: &Mapping, key: &str, path: &str) -> Result<Option<String>> {
     }
 }
 
+/// A boolean under `key`. Besides `true` and `false`, the YAML 1.1 words
+/// PyYAML and Go's yaml.v3 read as booleans (`yes`, `no`, `on`, `off`, in
+/// lower, title or upper case) are accepted. Absent or null is `None`.
 fn boolean(parent: &Mapping, key: &str, path: &str) -> Result<Option<bool>> {
+    const WORDS: &[(&str, bool)] = &[
+        ("yes", true),
+        ("Yes", true),
+        ("YES", true),
+        ("on", true),
+        ("On", true),
+        ("ON", true),
+        ("no", false),
+        ("No", false),
+        ("NO", false),
+        ("off", false),
+        ("Off", false),
+        ("OFF", false),
+    ];
     match parent.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(Value::String(word)) if WORDS.iter().any(|(w, _)| w == word) => {
+            Ok(WORDS.iter().find(|(w, _)| w == word).map(|(_, b)| *b))
+        }
         Some(_) => Err(wrong_type(&join(path, key), "true or false")),
     }
 }
@@ -492,7 +510,7 @@ contexts:
                 "context \"a\" apiUrl",
             ),
             (
-                "contexts:\n  - name: a\n    transport:\n      useQuic: \"yes\"\n",
+                "contexts:\n  - name: a\n    transport:\n      useQuic: \"maybe\"\n",
                 "useQuic",
             ),
             (

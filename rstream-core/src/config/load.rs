@@ -13,15 +13,17 @@ use crate::{Error, Result};
 /// the config file.
 ///
 /// The file is `options.config_file`, else `RSTREAM_CONFIG`, else
-/// `~/.rstream/config.yaml`. A missing default file simply means "no file";
-/// a missing file that was named explicitly is an error.
+/// `~/.rstream/config.yaml`; none with `options.no_config_file`. A file
+/// that does not exist counts as an empty one, wherever it was named, as
+/// in the other SDKs: an application configured by environment only keeps
+/// working when `RSTREAM_CONFIG` points at a file not written yet.
 pub fn load(options: &ConfigOptions) -> Result<ResolvedConfig> {
     let env: HashMap<String, String> = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
     let text = match config_path(options, &env) {
-        Some((path, named_by)) => read_config(&path, named_by)?,
-        None => None,
+        Some(path) if !options.no_config_file => read_config(&path)?,
+        _ => None,
     };
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -29,29 +31,27 @@ pub fn load(options: &ConfigOptions) -> Result<ResolvedConfig> {
     resolve(options, &env, text.as_deref(), now)
 }
 
-/// The config file to read and, when it was named explicitly, by what.
+/// The config file to read.
 pub(crate) fn config_path(
     options: &ConfigOptions,
     env: &HashMap<String, String>,
-) -> Option<(PathBuf, Option<&'static str>)> {
+) -> Option<PathBuf> {
     if let Some(path) = options
         .config_file
         .as_ref()
         .filter(|p| !p.as_os_str().is_empty())
     {
-        return Some((path.clone(), Some("the config_file option")));
+        return Some(path.clone());
     }
     if let Some(path) = var(env, ENV_CONFIG) {
-        return Some((PathBuf::from(path), Some(ENV_CONFIG)));
+        return Some(PathBuf::from(path));
     }
     let home = var(env, "HOME").or_else(|| var(env, "USERPROFILE"))?;
-    Some((
-        PathBuf::from(home).join(".rstream").join("config.yaml"),
-        None,
-    ))
+    Some(PathBuf::from(home).join(".rstream").join("config.yaml"))
 }
 
-pub(crate) fn read_config(path: &PathBuf, named_by: Option<&str>) -> Result<Option<String>> {
+/// The file's text; `None` when it does not exist.
+pub(crate) fn read_config(path: &PathBuf) -> Result<Option<String>> {
     let shown = path.display();
     match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
@@ -59,13 +59,7 @@ pub(crate) fn read_config(path: &PathBuf, named_by: Option<&str>) -> Result<Opti
                 "the rstream config file {shown} is not UTF-8 text; fix or replace it"
             ))
         }),
-        Err(e) if e.kind() == ErrorKind::NotFound => match named_by {
-            None => Ok(None),
-            Some(source) => Err(Error::config(format!(
-                "the rstream config file {shown} named by {source} does not exist; create it \
-                 or point {source} at an existing file"
-            ))),
-        },
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::config(format!(
             "cannot read the rstream config file {shown}: {e}; check its permissions"
         ))),

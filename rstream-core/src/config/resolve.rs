@@ -14,7 +14,7 @@ use crate::config::transport::{
 use crate::config::values::{
     check_project_endpoint, merge_api_headers, non_blank, normalize_api_url, normalize_region,
 };
-use crate::config::{ConfigOptions, DEFAULT_API_URL, ResolvedConfig};
+use crate::config::{ConfigOptions, Credentials, DEFAULT_API_URL, ResolvedConfig};
 use crate::{Error, Result};
 
 /// Resolves the configuration from explicit `options`, an environment map
@@ -32,8 +32,8 @@ pub fn resolve(
 ) -> Result<ResolvedConfig> {
     let env_settings = EnvSettings::read(env)?;
     let file = match file_text {
-        Some(text) => ConfigFile::parse(text)?,
-        None => ConfigFile::default(),
+        Some(text) if !options.no_config_file => ConfigFile::parse(text)?,
+        _ => ConfigFile::default(),
     };
 
     // Which context, which API URL, which inherited environment entry.
@@ -65,6 +65,17 @@ pub fn resolve(
         Some((c, engine)) => Some(parse_labelled(engine, &format!("{} engine", c.label))?),
         None => None,
     };
+    // An override is anything but the context's engine written the same
+    // way: `x.example.com` and `x.example.com:443` differ, as in the Go
+    // reference and the Python SDK.
+    let explicit_engine_text = non_blank(options.engine.as_deref()).or_else(|| {
+        env_settings
+            .engine
+            .as_ref()
+            .map(|(e, _)| e.trim().to_owned())
+    });
+    let overrides = explicit_engine_text.is_some()
+        && explicit_engine_text.as_deref() != context.and_then(|c| c.engine.as_deref());
 
     let credentials = resolve_credentials(
         options,
@@ -72,10 +83,7 @@ pub fn resolve(
         &CredentialSources {
             context,
             environment,
-            // An override naming the context's own engine is no override.
-            overriding_engine: explicit_engine
-                .as_ref()
-                .filter(|(engine, _)| context_engine.as_ref() != Some(engine)),
+            overriding_engine: explicit_engine.as_ref().filter(|_| overrides),
         },
         now_unix,
     )?;
@@ -138,8 +146,21 @@ pub fn resolve(
         }
     }
 
+    if options.require_token && credentials == Credentials::None {
+        return Err(Error::config(
+            "authentication is required but none is configured: set \
+             RSTREAM_AUTHENTICATION_TOKEN (or the token option), RSTREAM_MTLS_CERT_FILE and \
+             RSTREAM_MTLS_KEY_FILE, or select a context that stores credentials",
+        ));
+    }
+
     Ok(ResolvedConfig {
-        engine: explicit_engine.map(|(e, _)| e).or(context_engine),
+        // With a region, the control plane picks the regional engine; the
+        // context's engine is not used (an explicit one was refused above).
+        engine: match region {
+            Some(_) => None,
+            None => explicit_engine.map(|(e, _)| e).or(context_engine),
+        },
         credentials,
         tls,
         proxy,
@@ -160,6 +181,9 @@ fn select_context<'a>(
     file: &'a ConfigFile,
     api_url: Option<&str>,
 ) -> Result<Option<&'a ContextEntry>> {
+    if options.no_config_file {
+        return Ok(None);
+    }
     let named = non_blank(options.context.as_deref())
         .map(|n| (n, "the context option"))
         .or_else(|| env.context.clone().map(|n| (n, ENV_CONTEXT)))

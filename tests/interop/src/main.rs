@@ -10,10 +10,16 @@
 //! rstream-interop-peer dial TARGET ZERO_RTT MESSAGE
 //!                                        # dials TARGET (name or id), sends MESSAGE,
 //!                                        # prints what came back
+//! rstream-interop-peer resolve-config OPTIONS_JSON
+//!                                        # resolves the configuration with these explicit
+//!                                        # options; prints the report as JSON (with
+//!                                        # mtls_inline and api_headers added), or
+//!                                        # {"error": ...}; used by config_differential.py
 //! ```
 
 use std::process::ExitCode;
 
+use rstream_core::config::{ConfigOptions, Credentials, MtlsIdentity};
 use rstream_core::{Client, TunnelOptions};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
@@ -28,8 +34,14 @@ async fn main() -> ExitCode {
     {
         ["serve-echo", name] => serve_echo(name).await,
         ["dial", target, zero_rtt, message] => dial(target, *zero_rtt == "true", message).await,
+        ["resolve-config", options] => {
+            resolve_config(options);
+            Ok(())
+        }
         _ => Err(
-            "usage: rstream-interop-peer serve-echo NAME | dial TARGET true|false MESSAGE".into(),
+            "usage: rstream-interop-peer serve-echo NAME | dial TARGET true|false MESSAGE | \
+             resolve-config OPTIONS_JSON"
+                .into(),
         ),
     };
     match result {
@@ -82,4 +94,64 @@ async fn dial(target: &str, zero_rtt: bool, message: &str) -> Result<(), BoxErro
     stream.read_exact(&mut back).await?;
     println!("{}", String::from_utf8_lossy(&back));
     Ok(())
+}
+
+/// Resolves the configuration with the explicit options in `json` and prints
+/// the outcome as one JSON object.
+fn resolve_config(json: &str) {
+    let outcome = options_from_json(json)
+        .and_then(|options| rstream_core::config::load(&options).map_err(|e| e.to_string()));
+    let value = match outcome {
+        Ok(config) => {
+            let mut value = serde_json::to_value(config.report()).unwrap_or_default();
+            let inline = matches!(
+                config.credentials,
+                Credentials::Mtls(MtlsIdentity::Pem { .. })
+            );
+            value["mtls_inline"] = inline.into();
+            value["api_headers"] = config
+                .api_headers
+                .iter()
+                .map(|(n, v)| (n.clone(), serde_json::Value::from(v.as_str())))
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+            value
+        }
+        Err(message) => serde_json::json!({ "error": message }),
+    };
+    println!("{value}");
+}
+
+/// `ConfigOptions` from a JSON object with the same field names.
+fn options_from_json(json: &str) -> Result<ConfigOptions, String> {
+    let value: serde_json::Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let text = |key: &str| value.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let flag = |key: &str| value.get(key).and_then(serde_json::Value::as_bool);
+    Ok(ConfigOptions {
+        engine: text("engine"),
+        token: text("token").map(Into::into),
+        mtls_cert_file: text("mtls_cert_file").map(Into::into),
+        mtls_key_file: text("mtls_key_file").map(Into::into),
+        ca_file: text("ca_file").map(Into::into),
+        server_name: text("server_name"),
+        insecure_skip_verify: flag("insecure_skip_verify"),
+        api_url: text("api_url"),
+        context: text("context"),
+        config_file: text("config_file").map(Into::into),
+        project_endpoint: text("project_endpoint"),
+        region: text("region"),
+        api_headers: value
+            .get("api_headers")
+            .and_then(|v| v.as_object())
+            .map(|headers| {
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        no_config_file: flag("no_config_file").unwrap_or(false),
+        no_token: flag("no_token").unwrap_or(false),
+        require_token: flag("require_token").unwrap_or(false),
+    })
 }

@@ -302,66 +302,59 @@ fn blank_values_count_as_unset() {
         ..ConfigOptions::default()
     };
     let config = resolve(&options, &env, None, NOW).unwrap();
-    assert_eq!(engine(&config), "alias.example.com:443");
+    // A set but blank RSTREAM_ENGINE means "no engine" and hides the alias.
+    assert_eq!(config.engine, None);
     assert_eq!(config.credentials, Credentials::None);
+    let alias_only = env_map(&[("RSTREAM_ENGINE_ADDRESS", "alias.example.com")]);
+    let config = resolve(&options, &alias_only, None, NOW).unwrap();
+    assert_eq!(engine(&config), "alias.example.com:443");
 }
 
 #[test]
 fn config_file_location() {
     use super::load::config_path;
     let home = env_map(&[("HOME", "home-dir")]);
-    let (path, named) = config_path(&ConfigOptions::default(), &home).unwrap();
+    let path = config_path(&ConfigOptions::default(), &home).unwrap();
     assert_eq!(
         path,
         PathBuf::from("home-dir")
             .join(".rstream")
             .join("config.yaml")
     );
-    assert_eq!(named, None);
 
     let env = env_map(&[
         ("HOME", "home-dir"),
         ("RSTREAM_CONFIG", "elsewhere/rstream.yaml"),
     ]);
-    let (path, named) = config_path(&ConfigOptions::default(), &env).unwrap();
-    assert_eq!(
-        (path, named),
-        (
-            PathBuf::from("elsewhere/rstream.yaml"),
-            Some("RSTREAM_CONFIG")
-        )
-    );
+    let path = config_path(&ConfigOptions::default(), &env).unwrap();
+    assert_eq!(path, PathBuf::from("elsewhere/rstream.yaml"));
 
     let options = ConfigOptions {
         config_file: Some("mine.yaml".into()),
         ..ConfigOptions::default()
     };
-    let (path, named) = config_path(&options, &env).unwrap();
     assert_eq!(
-        (path, named),
-        (PathBuf::from("mine.yaml"), Some("the config_file option"))
+        config_path(&options, &env).unwrap(),
+        PathBuf::from("mine.yaml")
     );
     assert!(config_path(&ConfigOptions::default(), &HashMap::new()).is_none());
 }
 
 #[test]
-fn missing_files_named_explicitly_are_errors() {
+fn a_missing_file_reads_as_empty_wherever_it_was_named() {
     use super::load::read_config;
     let dir = std::env::temp_dir().join(format!("rstream-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("absent.yaml");
-    assert_eq!(read_config(&missing, None).unwrap(), None);
-    let err = read_config(&missing, Some("RSTREAM_CONFIG"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("RSTREAM_CONFIG") && err.contains("does not exist"),
-        "{err}"
-    );
+    assert_eq!(read_config(&missing).unwrap(), None);
 
     let present = dir.join("config.yaml");
     std::fs::write(&present, "defaults:\n  context:\n    name: x\n").unwrap();
-    let text = read_config(&present, Some("the config_file option")).unwrap();
+    let text = read_config(&present).unwrap();
     assert!(text.unwrap().contains("name: x"));
+
+    // A directory is not a file: a clear error, not "empty".
+    let err = read_config(&dir).unwrap_err().to_string();
+    assert!(err.contains("cannot read the rstream config file"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -52,7 +52,7 @@ contexts:
 
 fn refusal_cases() -> Vec<Case> {
     let expired_file = format!(
-        "contexts:\n  - name: old\n    auth:\n      token:\n        storage:\n          value: {}\n",
+        "contexts:\n  - name: old\n    auth:\n      token:\n        storage:\n          kind: inline\n          value: {}\n",
         jwt(NOW as i64 - 1)
     );
     vec![
@@ -263,8 +263,9 @@ fn refusal_cases() -> Vec<Case> {
         )
         .options(|o| o.api_headers = vec![("Cookie".into(), "SECRET".into())]),
         case(
-            "a token storage provider",
-            Expect::Err(&["auth.token.storage.provider", "\"macos\""]),
+            // The Go reference reads `kind` only; a provider beside inline is ignored.
+            "a token storage provider beside kind inline",
+            Expect::Ok(|c| assert_eq!(token(c), "provider-SECRET")),
         )
         .file(Some(EXTRA.into()))
         .env("RSTREAM_CONTEXT", "provider"),

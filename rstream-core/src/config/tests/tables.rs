@@ -248,7 +248,12 @@ fn fail_closed_cases() -> Vec<Case> {
                 assert_eq!(token(c), "context-SECRET");
             }),
         )
-        .env("RSTREAM_ENGINE", "ABC123.eu.rstream.io:443"),
+        .env("RSTREAM_ENGINE", " abc123.eu.rstream.io "),
+        case(
+            "an override written differently from the context's engine is one",
+            Expect::Err(&["refusing to send the token", "RSTREAM_ENGINE"]),
+        )
+        .env("RSTREAM_ENGINE", "abc123.eu.rstream.io:443"),
         case(
             "stored mTLS with an engine override",
             Expect::Err(&[
