@@ -39,6 +39,7 @@
 //! | [`ControlChannel`] (`session`) | a session: one control channel at a time, reconnecting by itself and creating its tunnels again on each | yes |
 //! | [`Tunnel`] | one tunnel for its whole life: `accept()` across reconnects, a stable forwarding address, a watchable [`TunnelState`] | yes |
 //! | [`incoming`] | the one accept pipeline the framework crates share: guarded connections, limits, end of the tunnel | yes |
+//! | [`auth`] | application credentials and the ES512 tokens minted from them, with typed resource boundaries | none |
 //! | `api`, `control_plane` (features) | the engine HTTP API and the control plane | yes |
 //!
 //! Handles and what closing them does: dropping the last clone of a
@@ -67,6 +68,7 @@ compile_error!(
 
 #[cfg(feature = "engine-api")]
 pub mod api;
+pub mod auth;
 mod client;
 pub mod config;
 mod control;
