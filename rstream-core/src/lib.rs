@@ -40,6 +40,7 @@
 //! | [`Tunnel`] | one tunnel for its whole life: `accept()` across reconnects, a stable forwarding address, a watchable [`TunnelState`] | yes |
 //! | [`incoming`] | the one accept pipeline the framework crates share: guarded connections, limits, end of the tunnel | yes |
 //! | [`auth`] | application credentials and the ES512 tokens minted from them, with typed resource boundaries | none |
+//! | [`turn`] | TURN credentials derived locally (PAT and APP modes), relay URLs | none |
 //! | `api`, `control_plane` (features) | the engine HTTP API and the control plane | yes |
 //!
 //! Handles and what closing them does: dropping the last clone of a
@@ -90,6 +91,7 @@ pub mod stable_domain;
 mod stream;
 mod transport;
 mod tunnel;
+pub mod turn;
 
 pub use client::{
     AGENT, Client, ClientBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_OPERATION_TIMEOUT,

@@ -125,6 +125,12 @@ impl AppCredentials {
             .to_vec()
     }
 
+    /// The signing key, for the derivations that need its scalar (TURN APP
+    /// mode's ECDH).
+    pub(crate) fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+
     /// Mints a token for `request`, issued at `issued_at` (Unix seconds,
     /// the current time) and expiring `request`'s lifetime later.
     pub fn mint(&self, request: &TokenRequest, issued_at: u64) -> Result<Secret> {
