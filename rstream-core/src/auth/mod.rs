@@ -138,6 +138,29 @@ impl AppCredentials {
         Ok(Secret::new(self.sign(&claims)?))
     }
 
+    /// Mints a bare application token, with no boundary claims, for the
+    /// control-plane API: `{"clientId", "exp", "iat", "type": "app"}`, living
+    /// `expires_in` seconds (1 to [`MAX_TOKEN_LIFETIME`]).
+    pub fn mint_api_token(&self, expires_in: u32, issued_at: u64) -> Result<Secret> {
+        check_lifetime(expires_in)?;
+        #[derive(Serialize)]
+        struct BareClaims<'a> {
+            #[serde(rename = "clientId")]
+            client_id: &'a str,
+            exp: u64,
+            iat: u64,
+            #[serde(rename = "type")]
+            kind: &'static str,
+        }
+        let claims = BareClaims {
+            client_id: &self.client_id,
+            exp: issued_at + u64::from(expires_in),
+            iat: issued_at,
+            kind: "app",
+        };
+        Ok(Secret::new(self.sign(&claims)?))
+    }
+
     /// Mints a token for `request`, issued now.
     pub fn mint_now(&self, request: &TokenRequest) -> Result<Secret> {
         self.mint(request, unix_now())
@@ -285,6 +308,13 @@ impl TokenRequest {
         self
     }
 
+    /// Whether the resources hold scope-only leaves that must be bound to a
+    /// project or workspace (false when the resources are invalid anyway).
+    pub fn needs_binding(&self) -> bool {
+        let mut tunnels = self.resources.tunnels.clone();
+        tunnels.normalize(0).is_ok() && tunnels.needs_default_target(false)
+    }
+
     /// The resources as the token will carry them: checked, ids trimmed,
     /// scope-only leaves bound.
     pub fn resolved_resources(&self) -> Result<TokenResources> {
@@ -316,12 +346,7 @@ impl TokenRequest {
 
     /// The claims of the token, in the order they are signed.
     fn claims<'a>(&'a self, client_id: &'a str, issued_at: u64) -> Result<AppClaims<'a>> {
-        if !(1..=MAX_TOKEN_LIFETIME).contains(&self.expires_in) {
-            return Err(Error::invalid(format!(
-                "the token lifetime must be 1 to {MAX_TOKEN_LIFETIME} seconds, not {}",
-                self.expires_in
-            )));
-        }
+        check_lifetime(self.expires_in)?;
         let resources = self.resolved_resources()?;
         let permissions = match &self.permissions {
             None => None,
@@ -343,6 +368,15 @@ impl TokenRequest {
             kind: "app",
         })
     }
+}
+
+fn check_lifetime(seconds: u32) -> Result<()> {
+    if !(1..=MAX_TOKEN_LIFETIME).contains(&seconds) {
+        return Err(Error::invalid(format!(
+            "the token lifetime must be 1 to {MAX_TOKEN_LIFETIME} seconds, not {seconds}"
+        )));
+    }
+    Ok(())
 }
 
 fn non_empty(value: &str, what: &str) -> Result<String> {

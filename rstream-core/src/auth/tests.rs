@@ -322,3 +322,25 @@ fn malformed_tokens_are_refused() {
     }
     assert!(verify_es512(PYTHON_TOKEN, &[4, 1, 2]).is_err());
 }
+
+#[test]
+fn api_token_carries_only_the_base_claims() {
+    let token = credentials().mint_api_token(60, ISSUED_AT).expect("mint");
+    let payload = verify_es512(token.expose(), &public()).expect("verifies");
+    assert_eq!(
+        payload,
+        br#"{"clientId":"client-1","exp":1700000060,"iat":1700000000,"type":"app"}"#
+    );
+    assert!(
+        credentials()
+            .mint_api_token(0, ISSUED_AT)
+            .unwrap_err()
+            .is_invalid()
+    );
+    assert!(
+        credentials()
+            .mint_api_token(3601, ISSUED_AT)
+            .unwrap_err()
+            .is_invalid()
+    );
+}
