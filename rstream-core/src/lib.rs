@@ -58,7 +58,9 @@
 //!   server-sent events or WebSocket).
 //! - `control-plane`: the `control_plane` module, resolving a managed
 //!   project endpoint to its engine (`ClientBuilder::resolve`,
-//!   `Client::resolve_from_env`) and minting short-lived tokens.
+//!   `Client::resolve_from_env`), minting short-lived tokens, `whoami`,
+//!   project listing and TURN credentials, with a token or application
+//!   credentials.
 
 #![forbid(unsafe_code)]
 

@@ -139,12 +139,14 @@ impl AppCredentials {
     }
 
     /// Mints a bare application token, with no boundary claims, for the
-    /// control-plane API: `{"clientId", "exp", "iat", "type": "app"}`, living
-    /// `expires_in` seconds (1 to [`MAX_TOKEN_LIFETIME`]).
+    /// control-plane API: `{"permissions": null, "clientId", "exp", "iat",
+    /// "type": "app"}` as the JavaScript SDK's control-plane client signs
+    /// it, living `expires_in` seconds (1 to [`MAX_TOKEN_LIFETIME`]).
     pub fn mint_api_token(&self, expires_in: u32, issued_at: u64) -> Result<Secret> {
         check_lifetime(expires_in)?;
         #[derive(Serialize)]
         struct BareClaims<'a> {
+            permissions: Option<()>,
             #[serde(rename = "clientId")]
             client_id: &'a str,
             exp: u64,
@@ -153,6 +155,7 @@ impl AppCredentials {
             kind: &'static str,
         }
         let claims = BareClaims {
+            permissions: None,
             client_id: &self.client_id,
             exp: issued_at + u64::from(expires_in),
             iat: issued_at,

@@ -329,7 +329,7 @@ fn api_token_carries_only_the_base_claims() {
     let payload = verify_es512(token.expose(), &public()).expect("verifies");
     assert_eq!(
         payload,
-        br#"{"clientId":"client-1","exp":1700000060,"iat":1700000000,"type":"app"}"#
+        br#"{"permissions":null,"clientId":"client-1","exp":1700000060,"iat":1700000000,"type":"app"}"#
     );
     assert!(
         credentials()
