@@ -80,19 +80,19 @@ async fn mint(options: &Options) -> Result<String, String> {
 }
 
 /// The id and engine of the project behind `endpoint`, asked of the control
-/// plane with a bare application token.
+/// plane with application tokens.
 async fn resolve(
     credentials: &AppCredentials,
     endpoint: &str,
 ) -> Result<(String, Option<String>), String> {
-    let token = credentials
-        .mint_api_token(60, unix_now())
-        .map_err(|e| e.to_string())?;
-    let mut builder = ControlPlane::builder().token(token);
+    let mut builder = ControlPlane::builder();
     if let Ok(url) = std::env::var("RSTREAM_API_URL") {
         builder = builder.api_url(url);
     }
-    let control_plane = builder.build().map_err(|e| e.to_string())?;
+    let control_plane = builder
+        .build()
+        .map_err(|e| e.to_string())?
+        .with_app_credentials(credentials.clone());
     let project = control_plane
         .resolve_project(endpoint)
         .await
@@ -103,13 +103,6 @@ async fn resolve(
         .ok_or_else(|| format!("the control plane gave no id for project {endpoint:?}"))?;
     let engine = project.engine_address(None).ok().map(|a| a.to_string());
     Ok((id, engine))
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 #[tokio::main(flavor = "current_thread")]
