@@ -9,6 +9,8 @@
 
 use std::error::Error;
 
+pub mod args;
+
 use rstream_core::Client;
 use rstream_core::config::{self, ConfigOptions};
 use rstream_local_engine::LocalEngine;

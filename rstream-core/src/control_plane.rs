@@ -23,10 +23,15 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::auth::AppCredentials;
 use crate::config::{ConfigOptions, Credentials, DEFAULT_API_URL, EngineAddress, ResolvedConfig};
 use crate::http::{self, HttpSettings};
 use crate::transport::TlsSettings;
 use crate::{Client, ClientBuilder, Error, Secret};
+
+mod hosted;
+
+pub use hosted::{ProjectPage, ProjectQuery, ProjectRef, Whoami};
 
 /// The longest lifetime a short-lived token may have.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
@@ -40,6 +45,8 @@ pub const DEFAULT_CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(15);
 pub struct ControlPlane {
     api_url: Url,
     token: Option<Secret>,
+    /// When set, each request carries a fresh token minted from these.
+    app: Option<AppCredentials>,
     headers: reqwest::header::HeaderMap,
     timeout: Duration,
     http: reqwest::Client,
@@ -50,6 +57,7 @@ impl fmt::Debug for ControlPlane {
         f.debug_struct("ControlPlane")
             .field("api_url", &self.api_url.as_str())
             .field("token", &self.token)
+            .field("app", &self.app)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
@@ -132,6 +140,7 @@ impl ControlPlaneBuilder {
         Ok(ControlPlane {
             api_url,
             token: self.token,
+            app: None,
             headers,
             timeout: self.timeout.unwrap_or(DEFAULT_CONTROL_PLANE_TIMEOUT),
             http,
@@ -225,7 +234,7 @@ impl ControlPlane {
             .headers(self.headers.clone())
             .header(reqwest::header::ACCEPT, "application/json")
             .timeout(self.timeout);
-        if let Some(token) = &self.token {
+        if let Some(token) = self.bearer()? {
             request = request.bearer_auth(token.expose());
         }
         let response = request
@@ -301,6 +310,36 @@ pub struct Project {
     /// How the project routes traffic.
     #[serde(default)]
     pub routing: Option<String>,
+    /// The owning workspace.
+    #[serde(default)]
+    pub workspace_id: Option<String>,
+    /// The project name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The project status.
+    #[serde(default)]
+    pub status: Option<String>,
+    /// The cloud provider.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// The region.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// The plan.
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// The deployment kind.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// The host of the project's TURN relays.
+    #[serde(default)]
+    pub turn_domain: Option<String>,
+    /// The TURN port of those relays.
+    #[serde(default)]
+    pub turn_port: Option<u16>,
+    /// The TURNS port of those relays.
+    #[serde(default)]
+    pub turns_port: Option<u16>,
     /// The regional engines the project may use.
     #[serde(default)]
     pub regional_endpoints: Vec<RegionalEndpoint>,

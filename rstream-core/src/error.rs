@@ -80,6 +80,14 @@ pub enum Error {
         /// The response body (shortened), or the status reason when empty.
         message: String,
     },
+
+    /// A value handed to the SDK's pure functions was refused before anything
+    /// was signed, derived or sent: an application token's resource
+    /// boundary, a key that is not what it should be, a TURN parameter out of
+    /// range. The message names the value to fix and never holds a secret.
+    /// Not [retryable](Error::is_retryable).
+    #[error("invalid input: {0}")]
+    Invalid(String),
 }
 
 struct EngineCodeDisplay(i32);
@@ -123,6 +131,11 @@ impl Error {
         Error::Protocol(message.into())
     }
 
+    /// Builds an [`Error::Invalid`].
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::Invalid(message.into())
+    }
+
     /// Builds an [`Error::Config`].
     pub fn config(message: impl Into<String>) -> Self {
         Error::Config(message.into())
@@ -150,6 +163,7 @@ impl Error {
                 message: message.clone(),
             },
             Error::Closed(m) => Error::Closed(m.clone()),
+            Error::Invalid(m) => Error::Invalid(m.clone()),
             Error::Http {
                 status,
                 request,
@@ -235,6 +249,12 @@ impl Error {
     pub fn is_config(&self) -> bool {
         matches!(self, Error::Config(_))
     }
+
+    /// Whether a value handed to the SDK was refused before anything was
+    /// signed, derived or sent (see [`Error::Invalid`]).
+    pub fn is_invalid(&self) -> bool {
+        matches!(self, Error::Invalid(_))
+    }
 }
 
 impl From<crate::proto::FrameError> for Error {
@@ -297,6 +317,9 @@ mod tests {
         assert!(Error::Closed("x".into()).is_closed());
         assert!(!Error::engine(6000, "closed").is_closed());
         assert!(Error::config("x").is_config() && !Error::Tls("x".into()).is_config());
+        assert!(Error::invalid("x").is_invalid() && !Error::invalid("x").is_config());
+        assert!(!Error::invalid("x").is_retryable() && !Error::invalid("x").is_unauthorized());
+        assert!(Error::invalid("ttl").duplicate().is_invalid());
         assert!(!Error::TlsRejected("unknown CA".into()).is_retryable());
         assert!(http(403).is_unauthorized());
         assert_eq!(http(403).http_status(), Some(403));

@@ -39,6 +39,8 @@
 //! | [`ControlChannel`] (`session`) | a session: one control channel at a time, reconnecting by itself and creating its tunnels again on each | yes |
 //! | [`Tunnel`] | one tunnel for its whole life: `accept()` across reconnects, a stable forwarding address, a watchable [`TunnelState`] | yes |
 //! | [`incoming`] | the one accept pipeline the framework crates share: guarded connections, limits, end of the tunnel | yes |
+//! | [`auth`] | application credentials and the ES512 tokens minted from them, with typed resource boundaries | none |
+//! | [`turn`] | TURN credentials derived locally (PAT and APP modes), relay URLs | none |
 //! | `api`, `control_plane` (features) | the engine HTTP API and the control plane | yes |
 //!
 //! Handles and what closing them does: dropping the last clone of a
@@ -56,7 +58,9 @@
 //!   server-sent events or WebSocket).
 //! - `control-plane`: the `control_plane` module, resolving a managed
 //!   project endpoint to its engine (`ClientBuilder::resolve`,
-//!   `Client::resolve_from_env`) and minting short-lived tokens.
+//!   `Client::resolve_from_env`), minting short-lived tokens, `whoami`,
+//!   project listing and TURN credentials, with a token or application
+//!   credentials.
 
 #![forbid(unsafe_code)]
 
@@ -67,6 +71,7 @@ compile_error!(
 
 #[cfg(feature = "engine-api")]
 pub mod api;
+pub mod auth;
 mod client;
 pub mod config;
 mod control;
@@ -88,6 +93,7 @@ pub mod stable_domain;
 mod stream;
 mod transport;
 mod tunnel;
+pub mod turn;
 
 pub use client::{
     AGENT, Client, ClientBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_OPERATION_TIMEOUT,

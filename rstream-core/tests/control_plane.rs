@@ -1,29 +1,61 @@
 //! The control plane against an in-test server: project resolution (with
 //! and without region, and the ways it fails), a client built from a
-//! configuration that names only a project, and the shape of token requests.
+//! configuration that names only a project, and the shape of token requests;
+//! whoami, project listing and TURN credentials, with a token or with
+//! application credentials (the server checks each minted token's
+//! signature with the application's public key).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use rstream_core::auth::{AppCredentials, verify_es512};
 use rstream_core::config::{ConfigOptions, resolve};
-use rstream_core::control_plane::{ControlPlane, TokenRequest};
+use rstream_core::control_plane::{ControlPlane, ProjectQuery, ProjectRef, TokenRequest};
 use rstream_core::{ClientBuilder, Error, TunnelOptions};
 use rstream_e2e::*;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "tok_control_plane";
 
+/// An application's P-521 key (PKCS#8 DER, hex) and its public point (SEC1,
+/// hex), made with Python's `cryptography`.
+const APP_SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d3020101044201b110d48c\
+    35a47e4f027c95daa1c7ddaa84ee68ed71e0bd39a152066db0393e213e57ddc7071669c40a075cb6\
+    eb6267c22a1f54771f2328dbc90f21d308fefd5fe7a1818903818600040054f2de0c0a92281172b8\
+    c31b2512e1a420dee9ab17ddaca911c786d068e21023259f05f64a55813a30d6056a6aced95b242f\
+    34955e745822af96200ea83e3e2aa8017ac3afe854fd32d35b279877a365e3bd0980bd36d2b2ecab\
+    075c8b215ce519ecca9b5764e05b9d6e6af1759f561ca6a164876c467957f9ff5f26d54f907b4aec\
+    a5";
+/// Another P-521 key: its tokens do not verify with `APP_PUBLIC`.
+const OTHER_SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d30201010442015b14046d\
+    1b87a119f0f6fb884f7791c03526240032c133355164203d2b408174612f4fedb8bf6dac44f0e8f4\
+    17487cfa4ffb9c8879fd5d25bce82840e95dfe2804a18189038186000400c396e6005f96aa80df8a\
+    553b54033416b2f3a4f42b3992f2635b1fff626f047d9a9d1954127884825f35929599bc03ad8beb\
+    e56e9f7f774515f7f49501b4f5fb5d015b80dc7b671561fb738bb0157a8d6ebd7409bb88f576d328\
+    f0d4bbd423a12b75585f00ff0acaa80747083b2064f0031d70d070e6660d9829ac771853bfdcaa25\
+    bf";
+const APP_PUBLIC: &str = "040054f2de0c0a92281172b8c31b2512e1a420dee9ab17ddaca911c786d068e21023259f05f64a55\
+    813a30d6056a6aced95b242f34955e745822af96200ea83e3e2aa8017ac3afe854fd32d35b279877\
+    a365e3bd0980bd36d2b2ecab075c8b215ce519ecca9b5764e05b9d6e6af1759f561ca6a164876c46\
+    7957f9ff5f26d54f907b4aeca5";
+
 /// What the server saw.
 #[derive(Default)]
 struct Seen {
     token_bodies: Vec<Value>,
     headers: Vec<HeaderMap>,
+    /// Query strings of project listings.
+    queries: Vec<Option<String>>,
+    /// Path and body of TURN credential requests.
+    turn_requests: Vec<(String, Value)>,
+    /// Claims of the application tokens that authenticated.
+    app_claims: Vec<Value>,
 }
 
 #[derive(Clone)]
@@ -35,6 +67,111 @@ struct Plane {
 
 fn authorized(headers: &HeaderMap) -> bool {
     headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("Bearer {TOKEN}"))
+}
+
+/// The token, or an application token signed by the application's key,
+/// still valid, for client `app-1`.
+fn authorized_or_app(plane: &Plane, headers: &HeaderMap) -> bool {
+    if authorized(headers) {
+        return true;
+    }
+    let Some(token) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    let public = hex::decode(APP_PUBLIC).unwrap();
+    let Ok(payload) = verify_es512(token, &public) else {
+        return false;
+    };
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let valid = claims["type"] == "app"
+        && claims["clientId"] == "app-1"
+        && claims["exp"].as_u64().is_some_and(|exp| exp > now);
+    plane.seen.lock().unwrap().app_claims.push(claims);
+    valid
+}
+
+async fn whoami(State(plane): State<Plane>, headers: HeaderMap) -> Response {
+    if !authorized_or_app(&plane, &headers) {
+        return (StatusCode::UNAUTHORIZED, r#"{"error":"Unauthorized"}"#).into_response();
+    }
+    axum::Json(json!({
+        "id": "usr_1", "role": "owner", "email": "a@example.test",
+        "permissions": ["projects.read"], "extra": true
+    }))
+    .into_response()
+}
+
+async fn list_projects(
+    State(plane): State<Plane>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    if !authorized_or_app(&plane, &headers) {
+        return (StatusCode::UNAUTHORIZED, r#"{"error":"Unauthorized"}"#).into_response();
+    }
+    plane.seen.lock().unwrap().queries.push(query);
+    axum::Json(json!({
+        "projects": [
+            {"id": "prj_1", "workspaceId": "ws_1", "name": "One", "endpoint": "one",
+             "domain": "c.example.test", "enginePort": 443, "status": "active",
+             "provider": "aws", "region": "eu-west-3", "plan": "pro", "deployment": "shared",
+             "turnDomain": "turn.example.test", "turnPort": 3478, "turnsPort": 5349},
+            {"id": "prj_2", "endpoint": "two"}
+        ],
+        "page": 2, "pageSize": 2, "total": 5, "totalPages": 3
+    }))
+    .into_response()
+}
+
+async fn turn_credentials(
+    State(plane): State<Plane>,
+    Path(project): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    if !authorized_or_app(&plane, &headers) {
+        return (StatusCode::UNAUTHORIZED, r#"{"error":"Unauthorized"}"#).into_response();
+    }
+    let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    plane
+        .seen
+        .lock()
+        .unwrap()
+        .turn_requests
+        .push((project.clone(), body.clone()));
+    let ttl = body["ttlSeconds"].as_u64().unwrap_or(600);
+    match project.as_str() {
+        "bad-urls" => axum::Json(json!({
+            "username": "u", "credential": "c", "ttl": 60, "urls": ["http://evil.example"]
+        }))
+        .into_response(),
+        "ghost" => (StatusCode::NOT_FOUND, r#"{"error":"Project not found"}"#).into_response(),
+        _ => axum::Json(json!({
+            "username": format!("v1:1:pat:{project}:abcd1234"),
+            "credential": "c2VjcmV0",
+            "ttl": ttl,
+            "urls": ["turn:turn.example.test:3478?transport=udp",
+                     "turns:turn.example.test:5349?transport=tcp"]
+        }))
+        .into_response(),
+    }
+}
+
+async fn turn_credentials_by_endpoint(
+    state: State<Plane>,
+    Path(endpoint): Path<String>,
+    headers: HeaderMap,
+    body: String,
+) -> Response {
+    turn_credentials(state, Path(format!("endpoint:{endpoint}")), headers, body).await
 }
 
 async fn resolve_project(
@@ -88,6 +225,16 @@ async fn serve(local_port: u16) -> (String, Arc<Mutex<Seen>>) {
             get(resolve_project),
         )
         .route("/api/tokens", post(create_token))
+        .route("/api/whoami", get(whoami))
+        .route("/api/projects/tunnels", get(list_projects))
+        .route(
+            "/api/projects/tunnels/{id}/turn-server/credentials",
+            post(turn_credentials),
+        )
+        .route(
+            "/api/projects/tunnels/resolve/{endpoint}/turn-server/credentials",
+            post(turn_credentials_by_endpoint),
+        )
         .with_state(Plane {
             seen: seen.clone(),
             local_port,
@@ -312,4 +459,144 @@ async fn token_minting_request_shape() {
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
     assert_eq!(err.http_status(), Some(403));
+}
+
+fn app_control_plane(url: &str) -> ControlPlane {
+    ControlPlane::builder()
+        .api_url(url)
+        .build()
+        .unwrap()
+        .with_app_credentials(AppCredentials::new("app-1", APP_SECRET).unwrap())
+}
+
+#[tokio::test]
+async fn whoami_with_a_token_or_application_credentials() {
+    let (url, seen) = serve(1).await;
+    let me = guard(control_plane(&url).whoami()).await.unwrap();
+    assert_eq!(me.id, "usr_1");
+    assert_eq!(me.role, "owner");
+    assert_eq!(me.email.as_deref(), Some("a@example.test"));
+    assert_eq!(me.permissions, ["projects.read"]);
+
+    let app = app_control_plane(&url);
+    assert!(!format!("{app:?}").contains(&APP_SECRET[..32]));
+    assert_eq!(guard(app.whoami()).await.unwrap().id, "usr_1");
+    // Each request carries a fresh bare application token, as the
+    // JavaScript SDK's control-plane client signs it.
+    guard(app.whoami()).await.unwrap();
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.app_claims.len(), 2);
+        for claims in &seen.app_claims {
+            let object = claims.as_object().unwrap();
+            let keys: Vec<_> = object.keys().map(String::as_str).collect();
+            assert_eq!(keys.len(), 5, "{claims}");
+            assert_eq!(claims["permissions"], Value::Null);
+            let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+            assert_eq!(lifetime, 60);
+        }
+    }
+
+    // Other credentials are refused: a wrong key signs a token the server
+    // cannot verify; a wrong token is no better.
+    let impostor = ControlPlane::builder()
+        .api_url(&url)
+        .build()
+        .unwrap()
+        .with_app_credentials(AppCredentials::new("app-1", OTHER_SECRET).unwrap());
+    let err = guard(impostor.whoami()).await.unwrap_err();
+    assert!(err.is_unauthorized(), "{err}");
+    let stranger = ControlPlane::builder()
+        .api_url(&url)
+        .token("tok_wrong")
+        .build()
+        .unwrap();
+    let err = guard(stranger.whoami()).await.unwrap_err();
+    assert!(err.is_unauthorized(), "{err}");
+}
+
+#[tokio::test]
+async fn project_listing_pages_queries_and_sorts() {
+    let (url, seen) = serve(1).await;
+    let cp = control_plane(&url);
+    let page = guard(
+        cp.list_projects(
+            &ProjectQuery::new()
+                .search("cam era")
+                .page(2)
+                .page_size(2)
+                .sort("name")
+                .order("desc"),
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (page.page, page.page_size, page.total, page.total_pages),
+        (2, 2, 5, 3)
+    );
+    assert_eq!(page.projects.len(), 2);
+    let one = &page.projects[0];
+    assert_eq!(one.id.as_deref(), Some("prj_1"));
+    assert_eq!(one.workspace_id.as_deref(), Some("ws_1"));
+    assert_eq!(one.turn_domain.as_deref(), Some("turn.example.test"));
+    assert_eq!((one.turn_port, one.turns_port), (Some(3478), Some(5349)));
+    assert_eq!(page.projects[1].name, None);
+    guard(app_control_plane(&url).list_projects(&ProjectQuery::new()))
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.lock().unwrap().queries,
+        vec![
+            Some("q=cam+era&page=2&pageSize=2&sort=name&order=desc".to_owned()),
+            None
+        ]
+    );
+}
+
+#[tokio::test]
+async fn turn_credentials_by_id_or_endpoint() {
+    let (url, seen) = serve(1).await;
+    let cp = control_plane(&url);
+    let by_id = guard(cp.turn_credentials(ProjectRef::Id("prj_1"), Some(120)))
+        .await
+        .unwrap();
+    assert_eq!(by_id.username, "v1:1:pat:prj_1:abcd1234");
+    assert_eq!(by_id.credential.expose(), "c2VjcmV0");
+    assert_eq!(by_id.ttl, 120);
+    assert_eq!(by_id.urls.len(), 2);
+    assert!(!format!("{by_id:?}").contains("c2VjcmV0"));
+    let by_endpoint =
+        guard(app_control_plane(&url).turn_credentials(ProjectRef::Endpoint("one"), None))
+            .await
+            .unwrap();
+    assert_eq!(by_endpoint.ttl, 600);
+    assert_eq!(
+        seen.lock().unwrap().turn_requests,
+        vec![
+            ("prj_1".to_owned(), json!({"ttlSeconds": 120})),
+            ("endpoint:one".to_owned(), json!({})),
+        ]
+    );
+
+    // Refused before any request: TTL out of 1..=3600, blank project.
+    for (project, ttl) in [
+        (ProjectRef::Id("prj_1"), Some(0)),
+        (ProjectRef::Id("prj_1"), Some(3601)),
+        (ProjectRef::Endpoint(" "), None),
+    ] {
+        let err = guard(cp.turn_credentials(project, ttl)).await.unwrap_err();
+        assert!(err.is_invalid(), "{err}");
+    }
+    assert_eq!(seen.lock().unwrap().turn_requests.len(), 2);
+
+    // What the control plane answers is checked, and its errors kept.
+    let err = guard(cp.turn_credentials(ProjectRef::Id("bad-urls"), None))
+        .await
+        .unwrap_err();
+    assert!(err.is_protocol(), "{err}");
+    let err = guard(cp.turn_credentials(ProjectRef::Id("ghost"), None))
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
 }
