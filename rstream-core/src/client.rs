@@ -197,19 +197,7 @@ impl ClientBuilder {
         builder.tls.ca_file = config.tls.ca_file.clone();
         builder.tls.server_name = config.tls.server_name.clone();
         builder.tls.insecure_skip_verify = config.tls.insecure_skip_verify;
-        builder.proxy = config.proxy.as_ref().map(|p| ProxySettings {
-            url: p.url.clone(),
-            username: p.username.clone(),
-            password: p.password.clone(),
-            headers: p.headers.clone(),
-            from_environment: p.from_environment,
-            tls: TlsSettings {
-                ca_file: p.tls.ca_file.clone(),
-                server_name: p.tls.server_name.clone(),
-                insecure_skip_verify: p.tls.insecure_skip_verify,
-                ..TlsSettings::default()
-            },
-        });
+        builder.proxy.clone_from(&config.proxy);
         builder
     }
 

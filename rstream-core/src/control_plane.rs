@@ -26,7 +26,7 @@ use serde_json::Value;
 use crate::auth::AppCredentials;
 use crate::config::{ConfigOptions, Credentials, DEFAULT_API_URL, EngineAddress, ResolvedConfig};
 use crate::http::{self, HttpSettings};
-use crate::transport::TlsSettings;
+use crate::transport::{ProxySettings, TlsSettings};
 use crate::{Client, ClientBuilder, Error, Secret};
 
 mod hosted;
@@ -71,6 +71,7 @@ pub struct ControlPlaneBuilder {
     token: Option<Secret>,
     headers: Vec<(String, String)>,
     tls: TlsSettings,
+    proxy: Option<ProxySettings>,
     timeout: Option<Duration>,
 }
 
@@ -96,6 +97,15 @@ impl ControlPlaneBuilder {
     /// Trust the CAs in this PEM text, in addition to the system roots.
     pub fn ca_pem(mut self, pem: impl Into<String>) -> Self {
         self.tls.ca_pem = Some(pem.into());
+        self
+    }
+
+    /// Send HTTPS requests through this proxy (except to the hosts its
+    /// `no_proxy` matches). Without one, no proxy is used: the
+    /// environment is read by [`ProxySettings::from_environment`] or by the
+    /// configuration ([`ControlPlane::from_config`]), never here.
+    pub fn proxy(mut self, proxy: ProxySettings) -> Self {
+        self.proxy = Some(proxy);
         self
     }
 
@@ -135,6 +145,7 @@ impl ControlPlaneBuilder {
         }
         let http = http::client(&HttpSettings {
             tls: Some(&self.tls),
+            proxy: self.proxy.as_ref(),
             ..HttpSettings::default()
         })?;
         Ok(ControlPlane {
@@ -155,10 +166,13 @@ impl ControlPlane {
     }
 
     /// The control plane a resolved configuration names: its API URL, its
-    /// control-plane headers and, when it authenticates with a token, that
-    /// token.
+    /// control-plane headers, its proxy ([`ResolvedConfig::api_proxy`])
+    /// and, when it authenticates with a token, that token.
     pub fn from_config(config: &ResolvedConfig) -> Result<ControlPlane, Error> {
         let mut builder = ControlPlane::builder().api_url(config.api_url.clone());
+        if let Some(proxy) = &config.api_proxy {
+            builder = builder.proxy(proxy.clone());
+        }
         if let Credentials::Token(token) = &config.credentials {
             builder = builder.token(token.clone());
         }

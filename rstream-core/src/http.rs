@@ -26,8 +26,8 @@ pub(crate) struct HttpSettings<'a> {
 }
 
 /// A `reqwest` client that trusts and presents what `settings.tls` says,
-/// uses only the configured proxy (never one from the environment unless the
-/// settings ask for it) and follows no redirects.
+/// uses only the given proxy (reqwest's own reading of the environment is
+/// off: the configuration has read it already) and follows no redirects.
 pub(crate) fn client(settings: &HttpSettings<'_>) -> Result<reqwest::Client, Error> {
     let default_tls = TlsSettings::default();
     let tls_settings = settings.tls.unwrap_or(&default_tls);
@@ -36,11 +36,10 @@ pub(crate) fn client(settings: &HttpSettings<'_>) -> Result<reqwest::Client, Err
         .use_preconfigured_tls((*config).clone())
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(settings.connect_timeout.unwrap_or(Duration::from_secs(15)));
-    builder = match settings.proxy {
-        None => builder.no_proxy(),
-        Some(proxy) if proxy.from_environment && proxy.url.trim().is_empty() => builder,
-        Some(proxy) => builder.no_proxy().proxy(reqwest_proxy(proxy)?),
-    };
+    builder = builder.no_proxy();
+    if let Some(proxy) = settings.proxy {
+        builder = builder.proxy(reqwest_proxy(proxy)?);
+    }
     if let Some((host, addr)) = settings.resolve {
         builder = builder.resolve(host, addr);
     }
@@ -49,7 +48,8 @@ pub(crate) fn client(settings: &HttpSettings<'_>) -> Result<reqwest::Client, Err
         .map_err(|e| Error::config(format!("cannot build the HTTP client: {e}")))
 }
 
-/// The proxy settings as a `reqwest` proxy for HTTPS requests.
+/// The proxy settings as a `reqwest` proxy for HTTPS requests, bypassed
+/// for the hosts `no_proxy` matches by the same rule the runtime applies.
 fn reqwest_proxy(settings: &ProxySettings) -> Result<reqwest::Proxy, Error> {
     let url = settings.url.trim();
     let url = if url.contains("://") {
@@ -57,8 +57,14 @@ fn reqwest_proxy(settings: &ProxySettings) -> Result<reqwest::Proxy, Error> {
     } else {
         format!("http://{url}")
     };
-    let mut proxy = reqwest::Proxy::https(&url)
-        .map_err(|e| Error::config(format!("invalid proxy URL: {e}")))?;
+    let url =
+        reqwest::Url::parse(&url).map_err(|e| Error::config(format!("invalid proxy URL: {e}")))?;
+    let rules = settings.clone();
+    let mut proxy = reqwest::Proxy::custom(move |target| {
+        let host = target.host_str()?;
+        let port = target.port_or_known_default()?;
+        (target.scheme() == "https" && rules.applies_to(host, port)).then(|| url.clone())
+    });
     if let Some(user) = &settings.username {
         let password = settings.password.as_ref().map(Secret::expose).unwrap_or("");
         proxy = proxy.basic_auth(user, password);

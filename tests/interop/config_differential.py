@@ -21,6 +21,8 @@ import sys
 import tempfile
 import time
 
+import httpx
+from httpx._utils import URLPattern, get_environment_proxies
 from rstream.config import ClientOptions, TLSOptions, resolve_client_options
 
 FIELDS = (
@@ -36,6 +38,7 @@ FIELDS = (
     "server_name",
     "insecure_skip_verify",
     "api_headers",
+    "api_proxy",
 )
 
 
@@ -310,6 +313,31 @@ CASES: list[tuple[str, str | None, dict, dict]] = [
                           "    serverName: engine.internal"), {}, {}),
     ("TLS options", None, {"RSTREAM_ENGINE": "e.example.com"},
      {"ca_file": "opt-ca.pem", "server_name": "sni.example.com", "insecure_skip_verify": True}),
+    # The control plane's proxy: the environment's, as HTTP clients read it.
+    ("control plane behind HTTPS_PROXY", None,
+     {"RSTREAM_ENGINE": "e.example.com", "HTTPS_PROXY": "http://corp.example.com:8080"}, {}),
+    ("control plane behind https_proxy", None,
+     {"RSTREAM_ENGINE": "e.example.com", "https_proxy": "http://lower.example.com:3128"}, {}),
+    ("proxy without a scheme", None,
+     {"RSTREAM_ENGINE": "e.example.com", "HTTPS_PROXY": "corp.example.com:8080"}, {}),
+    ("NO_PROXY names the API host", None,
+     {"RSTREAM_ENGINE": "e.example.com", "HTTPS_PROXY": "http://corp.example.com:8080",
+      "NO_PROXY": "localhost,rstream.io"}, {}),
+    ("NO_PROXY names other hosts", None,
+     {"RSTREAM_ENGINE": "e.example.com", "HTTPS_PROXY": "http://corp.example.com:8080",
+      "no_proxy": "localhost,internal.example.com"}, {}),
+    ("NO_PROXY is a star", None,
+     {"RSTREAM_ENGINE": "e.example.com", "HTTPS_PROXY": "http://corp.example.com:8080",
+      "NO_PROXY": "*"}, {}),
+    ("NO_PROXY covers an API URL from the environment", None,
+     {"RSTREAM_ENGINE": "e.example.com", "RSTREAM_API_URL": "https://api.corp.example.com",
+      "HTTPS_PROXY": "http://corp.example.com:8080", "NO_PROXY": "corp.example.com"}, {}),
+    ("HTTP_PROXY only", None,
+     {"RSTREAM_ENGINE": "e.example.com", "HTTP_PROXY": "http://plain.example.com:3128"}, {}),
+    ("ALL_PROXY only", None,
+     {"RSTREAM_ENGINE": "e.example.com", "ALL_PROXY": "http://all.example.com:3128"}, {}),
+    ("SOCKS in HTTPS_PROXY", None,
+     {"RSTREAM_ENGINE": "e.example.com", "HTTPS_PROXY": "socks5://127.0.0.1:1080"}, {}),
     # Malformed files.
     ("invalid YAML", "contexts: [\n", {}, {}),
     ("blank file", "   \n", {"RSTREAM_ENGINE": "e.example.com"}, {}),
@@ -344,6 +372,12 @@ DEVIATIONS: dict[str, tuple[set[str], str]] = {
     "context engine is a list": ({"outcome"}, "config/io.go decodes into typed fields: an error"),
     "defaults is a number": ({"outcome"}, "config/io.go decodes into typed fields: an error"),
     "duplicate keys": ({"outcome"}, "yaml.v3 in config/io.go refuses duplicate keys"),
+    "ALL_PROXY only": (
+        {"api_proxy"}, "controlplane/client.go NewClient: net/http's ProxyFromEnvironment "
+        "reads HTTPS_PROXY and NO_PROXY, not ALL_PROXY"),
+    # Not backed by Go (its net/http dials SOCKS proxies): no SOCKS client
+    # here, so a SOCKS proxy is refused by name rather than skipped.
+    "SOCKS in HTTPS_PROXY": ({"outcome"}, "no SOCKS client: refused, not skipped"),
     # Not backed by Go: the YAML parser does not report quoting, so a quoted
     # YAML 1.1 word is read as the boolean too (Go and Python refuse it).
     "useQuic as a quoted string": ({"outcome"}, "lenient: quoting is not visible to the parser"),
@@ -356,6 +390,14 @@ def clean_env(case_env: dict, home: str) -> dict:
     env["HOME"] = home
     env.update(case_env)
     return env
+
+
+def httpx_proxy_for(url: str):
+    """The proxy the SDK's HTTP client (httpx, which reads the environment)
+    would use for `url`, by httpx's own mount rules."""
+    mounts = sorted((URLPattern(key), proxy) for key, proxy in get_environment_proxies().items())
+    target = httpx.URL(url)
+    return next((proxy for pattern, proxy in mounts if pattern.matches(target)), None)
 
 
 def python_side(env: dict, options: dict) -> dict:
@@ -388,6 +430,7 @@ def python_side(env: dict, options: dict) -> dict:
             tls=tls,
         )
         resolved = asyncio.run(resolve_client_options(client_options))
+        api_proxy = httpx_proxy_for(resolved.api_url)
     except Exception as error:  # noqa: BLE001 - any failure is an outcome
         return {"error": f"{type(error).__name__}: {error}"}
     finally:
@@ -413,6 +456,7 @@ def python_side(env: dict, options: dict) -> dict:
         "server_name": tls.server_name if tls else None,
         "insecure_skip_verify": bool(tls and tls.insecure_skip_verify),
         "api_headers": dict(resolved.control_plane_headers),
+        "api_proxy": api_proxy,
     }
 
 

@@ -28,10 +28,10 @@
 //!
 //! # Compatibility with the other SDKs
 //!
-//! CI resolves 125 cases (file text, environment, explicit options) with
+//! CI resolves 135 cases (file text, environment, explicit options) with
 //! the official Python SDK 0.7.0 and with this module and compares engine,
-//! credentials, project endpoint, region, API URL, TLS settings and
-//! control-plane headers, or the failure
+//! credentials, project endpoint, region, API URL, TLS settings,
+//! control-plane headers and the control-plane proxy, or the failure
 //! (`tests/interop/config_differential.py`). Where the Python SDK and the Go
 //! reference disagree, this module follows Go; these are the deliberate
 //! differences from Python, each with the Go behaviour it follows (files and
@@ -49,11 +49,33 @@
 //! | `transport.tls` (`caFile`, `serverName`, `insecureSkipVerify`) | ignored | applied; a CA file is added to the system roots | `config/transport.go` `EngineTLSConfig` / `tlsConfigFromSettings` |
 //! | malformed shapes (`contexts: {}`, `engine: [x]`, `defaults: 3`) | ignored | refused, naming the key | `config/io.go` decodes into typed fields with yaml.v3, which fails |
 //! | duplicate keys in a mapping | last one wins | refused | yaml.v3 refuses a key defined twice |
+//! | `ALL_PROXY` alone, for the control plane | used (httpx) | not read | `controlplane/client.go` `NewClient` uses `net/http`, whose `ProxyFromEnvironment` reads `HTTPS_PROXY` and `NO_PROXY` only |
 //!
-//! One difference is not backed by Go: a *quoted* YAML 1.1 boolean word
+//! Two differences are not backed by Go. A *quoted* YAML 1.1 boolean word
 //! (`useQuic: 'no'`) is read as the boolean, because the YAML parser does
 //! not report quoting; Python and Go refuse it. Unquoted words (`useQuic:
-//! off`) are booleans in all three.
+//! off`) are booleans in all three. And a `socks5://` proxy (in
+//! `HTTPS_PROXY` or the file) is refused by name, where Go dials it: this
+//! crate has no SOCKS client, and skipping the proxy silently would route
+//! around a policy.
+//!
+//! # Proxies
+//!
+//! One model, [`ProxySettings`], resolved here once; nothing downstream
+//! reads the process environment:
+//!
+//! - [`ResolvedConfig::proxy`], for the tunnels and the engine API, comes
+//!   from `transport.proxy` (the context's fields over the inherited
+//!   environment entry's). With `fromEnvironment: true`, `HTTPS_PROXY` (or
+//!   `https_proxy`) gives the URL unless `http` does, and `NO_PROXY` (or
+//!   `no_proxy`) the hosts reached directly.
+//! - [`ResolvedConfig::api_proxy`], for the control plane, is that same
+//!   proxy when the file names one, else `HTTPS_PROXY` with `NO_PROXY`,
+//!   as the Go and Python SDKs' HTTP clients read the environment.
+//!
+//! `HTTP_PROXY` and `ALL_PROXY` are not read: everything proxied is TLS,
+//! and Go reads neither for `https`. The runtime's connector and the HTTP
+//! clients apply `no_proxy` with the same matcher.
 //!
 //! ```
 //! use std::collections::HashMap;
@@ -87,6 +109,7 @@ mod values;
 #[cfg(test)]
 mod tests;
 
+pub use crate::transport::{ProxySettings, TlsSettings};
 pub use engine::{DEFAULT_ENGINE_PORT, EngineAddress};
 pub use load::load;
 pub use report::ConfigReport;
@@ -149,8 +172,14 @@ pub struct ResolvedConfig {
     pub credentials: Credentials,
     /// How the engine's certificate is verified.
     pub tls: TlsSettings,
-    /// The HTTP proxy to reach the engine through, if any.
+    /// The HTTP proxy to reach the engine through (tunnels and the engine
+    /// API), from `transport.proxy`, if any.
     pub proxy: Option<ProxySettings>,
+    /// The HTTP proxy for the control-plane API: `proxy` when
+    /// `transport.proxy` names one, else the one the environment names
+    /// (`HTTPS_PROXY`, with `NO_PROXY`), as the other SDKs'
+    /// HTTP clients do.
+    pub api_proxy: Option<ProxySettings>,
     /// The control-plane API URL, without trailing slash.
     pub api_url: String,
     /// Extra headers for control-plane API requests, names canonicalised.
@@ -196,39 +225,6 @@ pub enum MtlsIdentity {
     },
 }
 
-/// TLS verification settings for the engine or a proxy.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsSettings {
-    /// A CA bundle (PEM) added to the system roots.
-    pub ca_file: Option<PathBuf>,
-    /// The name to send as SNI and to verify the certificate against.
-    pub server_name: Option<String>,
-    /// Skip certificate verification entirely.
-    pub insecure_skip_verify: bool,
-}
-
-/// An HTTP(S) proxy the runtime tunnels engine connections through with
-/// `CONNECT`. `Debug` hides the password, header values and URL user info.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ProxySettings {
-    /// `http://` or `https://` URL of the proxy.
-    pub url: String,
-    /// User name for proxy authentication.
-    pub username: Option<String>,
-    /// Password for proxy authentication.
-    pub password: Option<Secret>,
-    /// Extra headers sent with `CONNECT`.
-    pub headers: Vec<(String, String)>,
-    /// `transport.proxy.fromEnvironment` was true: without an explicit URL,
-    /// `url` came from `HTTPS_PROXY`.
-    pub from_environment: bool,
-    /// `NO_PROXY` when `from_environment` is set; hosts matching it are
-    /// reached directly.
-    pub no_proxy: Option<String>,
-    /// How the proxy's own certificate is verified (for `https://` proxies).
-    pub tls: TlsSettings,
-}
-
 /// Prints header names with their values hidden.
 struct RedactedHeaders<'a>(&'a [(String, String)]);
 
@@ -240,32 +236,6 @@ impl fmt::Debug for RedactedHeaders<'_> {
     }
 }
 
-/// A URL with any `user:password@` replaced.
-fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest[..end].rfind('@') {
-        Some(at) => format!("{scheme}://<redacted>@{}", &rest[at + 1..]),
-        None => url.to_owned(),
-    }
-}
-
-impl fmt::Debug for ProxySettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProxySettings")
-            .field("url", &redact_userinfo(&self.url))
-            .field("username", &self.username)
-            .field("password", &self.password)
-            .field("headers", &RedactedHeaders(&self.headers))
-            .field("from_environment", &self.from_environment)
-            .field("no_proxy", &self.no_proxy)
-            .field("tls", &self.tls)
-            .finish()
-    }
-}
-
 impl fmt::Debug for ResolvedConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ResolvedConfig")
@@ -273,6 +243,7 @@ impl fmt::Debug for ResolvedConfig {
             .field("credentials", &self.credentials)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy)
+            .field("api_proxy", &self.api_proxy)
             .field("api_url", &self.api_url)
             .field("api_headers", &RedactedHeaders(&self.api_headers))
             .field("project_endpoint", &self.project_endpoint)

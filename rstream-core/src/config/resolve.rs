@@ -9,7 +9,7 @@ use crate::config::engine::{EngineAddress, parse_labelled};
 use crate::config::env::{ENV_CONTEXT, ENV_HEADERS, ENV_REGION, EnvSettings};
 use crate::config::file::{ConfigFile, ContextEntry, EnvironmentEntry};
 use crate::config::transport::{
-    check_transport_mode, engine_tls, reject_unsupported, resolve_proxy,
+    check_transport_mode, engine_tls, reject_unsupported, resolve_api_proxy, resolve_proxy,
 };
 use crate::config::values::{
     check_project_endpoint, merge_api_headers, non_blank, normalize_api_url, normalize_region,
@@ -113,6 +113,7 @@ pub fn resolve(
         context_block.as_ref().map(|(p, t)| (p.as_str(), *t)),
         environment_block.as_ref().map(|(p, t)| (p.as_str(), *t)),
     )?;
+    let api_proxy = resolve_api_proxy(env, proxy.as_ref())?;
 
     let api_headers = api_headers(options, &env_settings, environment)?;
     let project_endpoint = match non_blank(options.project_endpoint.as_deref()) {
@@ -164,6 +165,7 @@ pub fn resolve(
         credentials,
         tls,
         proxy,
+        api_proxy,
         api_url,
         api_headers,
         project_endpoint,

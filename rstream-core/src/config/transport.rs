@@ -4,10 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use crate::config::env::{ENV_LEGACY_QUIC, ENV_TRANSPORT, var};
+use crate::config::env::{ENV_LEGACY_QUIC, ENV_TRANSPORT};
 use crate::config::file::{ProxyEntry, TlsEntry, TransportEntry, unsupported_transport_meaning};
 use crate::config::values::{TransportMode, parse_transport_mode};
 use crate::config::{ConfigOptions, ProxySettings, TlsSettings};
+use crate::transport::{NO_PROXY_VARIABLES, PROXY_URL_VARIABLES, first_set};
 use crate::{Error, Result, Secret};
 
 /// A `transport` block of the config file together with how errors name it.
@@ -112,6 +113,7 @@ pub(crate) fn engine_tls(
             .insecure_skip_verify
             .or_else(|| layers.iter().find_map(|l| l.insecure_skip_verify))
             .unwrap_or(false),
+        ..TlsSettings::default()
     }
 }
 
@@ -120,6 +122,7 @@ fn tls_from_entry(entry: &TlsEntry) -> TlsSettings {
         ca_file: entry.ca_file.as_ref().map(PathBuf::from),
         server_name: entry.server_name.clone(),
         insecure_skip_verify: entry.insecure_skip_verify.unwrap_or(false),
+        ..TlsSettings::default()
     }
 }
 
@@ -194,9 +197,9 @@ pub(crate) fn check_proxy_url(url: &str, setting: &str) -> Result<String> {
 
 /// Resolves `transport.proxy` (context over environment).
 ///
-/// With `fromEnvironment: true` and no `http` URL, the URL comes from
-/// `HTTPS_PROXY` (or `https_proxy`), the variable Go and curl use for TLS
-/// destinations; `NO_PROXY` is passed on for the runtime to honour.
+/// With `fromEnvironment: true`, the environment is read here, once: the
+/// URL comes from `HTTPS_PROXY` (or `https_proxy`) unless `http` gives one,
+/// and `NO_PROXY` (or `no_proxy`) becomes the direct list.
 pub(crate) fn resolve_proxy(
     env: &HashMap<String, String>,
     context: Option<(&str, &TransportEntry)>,
@@ -218,10 +221,7 @@ pub(crate) fn resolve_proxy(
 
     let url = match &proxy.http {
         Some(http) => Some(check_proxy_url(http, &format!("{path}.http"))?),
-        None if from_environment => match ["HTTPS_PROXY", "https_proxy"]
-            .iter()
-            .find_map(|name| var(env, name).map(|v| (v, *name)))
-        {
+        None if from_environment => match first_set(&PROXY_URL_VARIABLES, lookup(env)) {
             Some((value, name)) => Some(check_proxy_url(&value, name)?),
             None => None,
         },
@@ -261,12 +261,29 @@ pub(crate) fn resolve_proxy(
             .filter(|p| !p.is_empty())
             .map(Secret::new),
         headers: proxy.headers.clone(),
-        from_environment,
         no_proxy: if from_environment {
-            var(env, "NO_PROXY").or_else(|| var(env, "no_proxy"))
+            first_set(&NO_PROXY_VARIABLES, lookup(env)).map(|(list, _)| list)
         } else {
             None
         },
         tls: tls_from_entry(&proxy.tls),
     }))
+}
+
+/// The proxy for the control-plane API: the configured one, else the one
+/// `HTTPS_PROXY` names (with `NO_PROXY`), as the other SDKs' HTTP clients
+/// honour the environment by default.
+pub(crate) fn resolve_api_proxy(
+    env: &HashMap<String, String>,
+    configured: Option<&ProxySettings>,
+) -> Result<Option<ProxySettings>> {
+    match configured {
+        Some(proxy) => Ok(Some(proxy.clone())),
+        None => ProxySettings::from_env_lookup(lookup(env)),
+    }
+}
+
+/// Looks a variable up in the environment map resolution was given.
+fn lookup(env: &HashMap<String, String>) -> impl Fn(&str) -> Option<String> + '_ {
+    |name| env.get(name).cloned()
 }

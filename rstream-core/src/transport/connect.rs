@@ -71,9 +71,7 @@ impl Connector {
             _ => None,
         };
         let proxy = match proxy {
-            Some(settings) => {
-                ProxyRoute::resolve(&settings, |name| std::env::var(name).ok())?.map(Arc::new)
-            }
+            Some(settings) => Some(Arc::new(ProxyRoute::new(&settings)?)),
             None => None,
         };
         Ok(Connector {

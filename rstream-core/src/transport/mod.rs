@@ -46,12 +46,18 @@ pub(crate) mod tls;
 pub use connect::DEFAULT_CONNECT_TIMEOUT;
 pub(crate) use connect::{Connector, TlsConnection};
 pub use proxy::ProxySettings;
+pub(crate) use proxy::{NO_PROXY_VARIABLES, PROXY_URL_VARIABLES, first_set};
 
 /// The ALPN protocol identifier of the rstream wire protocol.
 pub(crate) const ALPN_RSTRM: &[u8] = crate::proto::ALPN;
 
-/// How to verify the engine and, optionally, how to prove who we are.
-#[derive(Clone, Debug, Default)]
+/// How to verify the engine (or an `https://` proxy) and, optionally, how
+/// to prove who we are.
+///
+/// The configuration resolves the engine's (`transport.tls`) and the
+/// proxy's (`transport.proxy.tls`) into this type; it leaves
+/// `client_identity` to the credentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     /// A PEM file of CA certificates trusted in addition to the system roots.
     pub ca_file: Option<PathBuf>,
@@ -70,7 +76,7 @@ pub struct TlsSettings {
 /// A client certificate chain and its private key, for mutual TLS.
 ///
 /// `Debug` never prints the inline key.
-#[derive(Clone)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum ClientIdentity {
     /// PEM files on disk.
     Files {

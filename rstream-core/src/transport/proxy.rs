@@ -19,24 +19,24 @@ use crate::{Error, Secret};
 /// The largest proxy response head we read before giving up.
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
-/// An HTTP proxy that tunnels connections with `CONNECT`.
+/// An HTTP proxy that tunnels connections with `CONNECT`: the one proxy
+/// model of the crate, used by the runtime, the engine-API client and the
+/// control-plane client alike.
 ///
 /// `url` is `http://host[:port]` or `https://host[:port]` (a bare
 /// `host:port` means `http://`); the default ports are 80 and 443. User
 /// and password may sit in the URL (percent-encoded) or in the fields
 /// below, which win. They are sent as `Proxy-Authorization: Basic`.
+/// Hosts matched by `no_proxy` (the `NO_PROXY` syntax: names, `.suffix`,
+/// `*`, IP addresses, CIDR blocks, `:port`) are reached directly.
 ///
-/// With `from_environment`, the proxy comes from the first non-empty of
-/// `HTTPS_PROXY`, `https_proxy`, `ALL_PROXY`, `all_proxy` (falling back to
-/// `url` when none is set, and to no proxy when `url` is empty too), and
-/// hosts matched by `NO_PROXY` / `no_proxy` are dialled directly. The
-/// environment is read once, when the client is
-/// built. `HTTP_PROXY` is not consulted: engine connections are TLS.
-/// A proxy URL with another scheme (such as `socks5://` in `ALL_PROXY`) is
-/// a configuration error rather than being skipped silently.
+/// The settings are complete once built: nothing downstream reads the
+/// process environment. [`ProxySettings::from_environment`] and the
+/// configuration (`transport.proxy.fromEnvironment`) read it once, when
+/// they are called.
 ///
 /// `Debug` shows neither the password nor header values.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProxySettings {
     /// The proxy URL.
     pub url: String,
@@ -46,11 +46,33 @@ pub struct ProxySettings {
     pub password: Option<Secret>,
     /// Extra headers sent with every `CONNECT` request.
     pub headers: Vec<(String, String)>,
-    /// Take the proxy from the environment and honour `NO_PROXY`.
-    pub from_environment: bool,
+    /// Hosts reached without the proxy, in the `NO_PROXY` syntax.
+    pub no_proxy: Option<String>,
     /// TLS settings for an `https://` proxy (its CA, name, client
     /// certificate). Unused for `http://` proxies.
     pub tls: TlsSettings,
+}
+
+/// The variables a proxy URL is taken from, first non-blank wins. Every
+/// connection this crate proxies is TLS, so, as Go's `net/http` does for
+/// `https` requests, neither `HTTP_PROXY` nor `ALL_PROXY` is read.
+pub(crate) const PROXY_URL_VARIABLES: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
+
+/// The variables the direct-connection list is taken from.
+pub(crate) const NO_PROXY_VARIABLES: [&str; 2] = ["NO_PROXY", "no_proxy"];
+
+/// The first non-blank of `names` in `env`, trimmed, with the name it came
+/// from.
+pub(crate) fn first_set(
+    names: &[&'static str],
+    env: impl Fn(&str) -> Option<String>,
+) -> Option<(String, &'static str)> {
+    names.iter().find_map(|name| {
+        env(name)
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+            .map(|value| (value, *name))
+    })
 }
 
 impl ProxySettings {
@@ -62,12 +84,45 @@ impl ProxySettings {
         }
     }
 
-    /// The proxy named by the environment, if any.
-    pub fn from_environment() -> Self {
-        ProxySettings {
-            from_environment: true,
+    /// The proxy the process environment names, read now: `HTTPS_PROXY`
+    /// (or `https_proxy`), with `NO_PROXY` (or `no_proxy`) as the direct
+    /// list. `Ok(None)` when it is unset or blank. `HTTP_PROXY` and
+    /// `ALL_PROXY` are not read, as Go's `net/http` does not for `https`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when the URL is not an `http://` or `https://`
+    /// proxy (`socks5://`, say): it is refused rather than skipped.
+    pub fn from_environment() -> Result<Option<Self>, Error> {
+        Self::from_env_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`ProxySettings::from_environment`] over any variable lookup.
+    pub(crate) fn from_env_lookup(
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, Error> {
+        let Some((url, name)) = first_set(&PROXY_URL_VARIABLES, &env) else {
+            return Ok(None);
+        };
+        parse_proxy_url(&url).map_err(|e| Error::config(format!("{name}: {e}")))?;
+        let url = if url.contains("://") {
+            url
+        } else {
+            format!("http://{url}")
+        };
+        Ok(Some(ProxySettings {
+            url,
+            no_proxy: first_set(&NO_PROXY_VARIABLES, &env).map(|(list, _)| list),
             ..ProxySettings::default()
-        }
+        }))
+    }
+
+    /// Whether a connection to `host:port` goes through this proxy (it
+    /// does unless `no_proxy` matches).
+    pub fn applies_to(&self, host: &str, port: u16) -> bool {
+        self.no_proxy
+            .as_deref()
+            .is_none_or(|list| !no_proxy_matches(list, host, port))
     }
 }
 
@@ -79,7 +134,7 @@ impl fmt::Debug for ProxySettings {
             .field("username", &self.username)
             .field("password", &self.password)
             .field("headers", &header_names)
-            .field("from_environment", &self.from_environment)
+            .field("no_proxy", &self.no_proxy)
             .field("tls", &self.tls)
             .finish()
     }
@@ -218,46 +273,30 @@ impl fmt::Debug for ProxyEndpoint {
 #[derive(Debug)]
 pub(crate) struct ProxyRoute {
     endpoint: ProxyEndpoint,
-    no_proxy: Option<String>,
+    settings: ProxySettings,
 }
 
 impl ProxyRoute {
-    /// Resolves settings against an environment (`env` looks a variable up).
-    /// `None` means no proxy at all.
-    pub(crate) fn resolve(
-        settings: &ProxySettings,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<ProxyRoute>, Error> {
-        let first = |names: &[&str]| {
-            names
-                .iter()
-                .filter_map(|n| env(n))
-                .map(|v| v.trim().to_owned())
-                .find(|v| !v.is_empty())
-        };
-        let (url, no_proxy) = if settings.from_environment {
-            let url = first(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"])
-                .or_else(|| Some(settings.url.trim().to_owned()).filter(|u| !u.is_empty()));
-            let Some(url) = url else { return Ok(None) };
-            (url, first(&["NO_PROXY", "no_proxy"]))
-        } else {
-            if settings.url.trim().is_empty() {
-                return Err(Error::config(
-                    "the proxy URL is empty; set it or enable from_environment",
-                ));
-            }
-            (settings.url.trim().to_owned(), None)
-        };
-        let endpoint = ProxyEndpoint::new(&url, settings)?;
-        Ok(Some(ProxyRoute { endpoint, no_proxy }))
+    /// Checks the settings and prepares the proxy's TLS, once.
+    pub(crate) fn new(settings: &ProxySettings) -> Result<ProxyRoute, Error> {
+        let url = settings.url.trim();
+        if url.is_empty() {
+            return Err(Error::config(
+                "the proxy URL is empty; set it, or use ProxySettings::from_environment",
+            ));
+        }
+        let endpoint = ProxyEndpoint::new(url, settings)?;
+        Ok(ProxyRoute {
+            endpoint,
+            settings: settings.clone(),
+        })
     }
 
-    /// The proxy for `host:port`, or `None` when `NO_PROXY` says to go direct.
+    /// The proxy for `host:port`, or `None` when `no_proxy` says to go direct.
     pub(crate) fn endpoint_for(&self, host: &str, port: u16) -> Option<&ProxyEndpoint> {
-        match &self.no_proxy {
-            Some(list) if no_proxy_matches(list, host, port) => None,
-            _ => Some(&self.endpoint),
-        }
+        self.settings
+            .applies_to(host, port)
+            .then_some(&self.endpoint)
     }
 }
 

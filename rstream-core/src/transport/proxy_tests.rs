@@ -56,65 +56,60 @@ fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 
 #[test]
 fn environment_lookup_order() {
-    let settings = ProxySettings::from_environment();
-    let route = ProxyRoute::resolve(&settings, env(&[])).unwrap();
-    assert!(route.is_none());
+    let read = |vars: &[(&str, &str)]| ProxySettings::from_env_lookup(env(vars)).unwrap();
+    assert_eq!(read(&[]), None);
+    assert_eq!(read(&[("HTTPS_PROXY", "  ")]), None);
 
-    let route = ProxyRoute::resolve(
-        &settings,
-        env(&[
-            ("HTTPS_PROXY", ""),
-            ("https_proxy", "http://lower:1"),
-            ("ALL_PROXY", "http://all:2"),
-        ]),
-    )
-    .unwrap()
-    .unwrap();
-    assert_eq!(route.endpoint.display, "http://lower:1");
+    let settings = read(&[("HTTPS_PROXY", ""), ("https_proxy", "http://lower:1")]).unwrap();
+    assert_eq!(settings.url, "http://lower:1");
+    assert_eq!(settings.no_proxy, None);
 
-    let route = ProxyRoute::resolve(&settings, env(&[("all_proxy", "http://all:2")]))
-        .unwrap()
-        .unwrap();
-    assert_eq!(route.endpoint.display, "http://all:2");
+    let settings = read(&[("HTTPS_PROXY", " http://upper:2 "), ("no_proxy", "x.test")]).unwrap();
+    assert_eq!(settings.url, "http://upper:2");
+    assert_eq!(settings.no_proxy.as_deref(), Some("x.test"));
 
-    let fallback = ProxySettings {
-        url: "http://configured:3".into(),
-        from_environment: true,
-        ..ProxySettings::default()
-    };
-    let route = ProxyRoute::resolve(&fallback, env(&[])).unwrap().unwrap();
-    assert_eq!(route.endpoint.display, "http://configured:3");
+    // Those name proxies for plain HTTP or for anything; what is proxied
+    // here is TLS, and Go's net/http reads neither for https.
+    assert_eq!(read(&[("HTTP_PROXY", "http://plain:3")]), None);
+    // A bare host:port means http://, as curl and Go read it.
+    assert_eq!(
+        read(&[("HTTPS_PROXY", "corp:8080")]).unwrap().url,
+        "http://corp:8080"
+    );
+    assert_eq!(read(&[("ALL_PROXY", "http://all:4")]), None);
 }
 
 #[test]
-fn environment_no_proxy_bypasses() {
-    let settings = ProxySettings::from_environment();
-    let route = ProxyRoute::resolve(
-        &settings,
-        env(&[
-            ("HTTPS_PROXY", "http://proxy:3128"),
-            ("no_proxy", ".internal, 127.0.0.1"),
-        ]),
-    )
+fn environment_proxy_of_another_kind_is_refused() {
+    let err =
+        ProxySettings::from_env_lookup(env(&[("https_proxy", "socks5://s:1080")])).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+    assert!(err.to_string().contains("https_proxy"), "{err}");
+}
+
+#[test]
+fn no_proxy_bypasses() {
+    let settings = ProxySettings::from_env_lookup(env(&[
+        ("HTTPS_PROXY", "http://proxy:3128"),
+        ("no_proxy", ".internal, 127.0.0.1"),
+    ]))
     .unwrap()
     .unwrap();
+    let route = ProxyRoute::new(&settings).unwrap();
     assert!(route.endpoint_for("engine.internal", 443).is_none());
     assert!(route.endpoint_for("127.0.0.1", 443).is_none());
     assert!(route.endpoint_for("engine.rstream.io", 443).is_some());
+    assert!(!settings.applies_to("engine.internal", 443));
+    assert!(settings.applies_to("engine.rstream.io", 443));
 }
 
 #[test]
-fn explicit_proxy_ignores_environment() {
-    let settings = ProxySettings::new("http://explicit:1");
-    let route = ProxyRoute::resolve(
-        &settings,
-        env(&[("HTTPS_PROXY", "http://env:2"), ("NO_PROXY", "*")]),
-    )
-    .unwrap()
-    .unwrap();
+fn a_route_needs_a_url() {
+    let route = ProxyRoute::new(&ProxySettings::new("http://explicit:1")).unwrap();
     let endpoint = route.endpoint_for("anything", 443).unwrap();
     assert_eq!(endpoint.display, "http://explicit:1");
-    assert!(ProxyRoute::resolve(&ProxySettings::default(), env(&[])).is_err());
+    let err = ProxyRoute::new(&ProxySettings::default()).unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
 }
 
 #[test]
@@ -124,7 +119,7 @@ fn credentials_and_headers() {
         password: Some("override".into()),
         ..ProxySettings::default()
     };
-    let route = ProxyRoute::resolve(&settings, env(&[])).unwrap().unwrap();
+    let route = ProxyRoute::new(&settings).unwrap();
     let expected = base64::engine::general_purpose::STANDARD.encode("urluser:override");
     assert_eq!(
         route.endpoint.authorization.as_ref().unwrap().expose(),
@@ -135,7 +130,7 @@ fn credentials_and_headers() {
         password: Some("x".into()),
         ..ProxySettings::new("http://proxy:3128")
     };
-    assert!(ProxyRoute::resolve(&only_password, env(&[])).is_err());
+    assert!(ProxyRoute::new(&only_password).is_err());
 
     for (name, value) in [
         ("Bad Name", "v"),
@@ -146,7 +141,7 @@ fn credentials_and_headers() {
             headers: vec![(name.into(), value.into())],
             ..ProxySettings::new("http://proxy:3128")
         };
-        let err = ProxyRoute::resolve(&settings, env(&[])).unwrap_err();
+        let err = ProxyRoute::new(&settings).unwrap_err();
         assert!(matches!(err, Error::Config(_)), "{name}: {err}");
     }
 }

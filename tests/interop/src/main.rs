@@ -109,6 +109,7 @@ fn resolve_config(json: &str) {
                 Credentials::Mtls(MtlsIdentity::Pem { .. })
             );
             value["mtls_inline"] = inline.into();
+            value["api_proxy"] = api_proxy(&config).into();
             value["api_headers"] = config
                 .api_headers
                 .iter()
@@ -120,6 +121,16 @@ fn resolve_config(json: &str) {
         Err(message) => serde_json::json!({ "error": message }),
     };
     println!("{value}");
+}
+
+/// The proxy the control-plane client uses for the API URL, if any.
+fn api_proxy(config: &rstream_core::config::ResolvedConfig) -> Option<String> {
+    let proxy = config.api_proxy.as_ref()?;
+    let authority = config.api_url.strip_prefix("https://")?.split('/').next()?;
+    let api = rstream_core::config::EngineAddress::parse(authority).ok()?;
+    proxy
+        .applies_to(&api.host, api.port)
+        .then(|| proxy.url.clone())
 }
 
 /// `ConfigOptions` from a JSON object with the same field names.

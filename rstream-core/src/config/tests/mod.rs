@@ -115,6 +115,11 @@ contexts:
     transport:
       proxy:
         fromEnvironment: true
+  - name: url-and-env-proxy
+    transport:
+      proxy:
+        http: http://file-proxy:3128
+        fromEnvironment: true
   - name: twin
     apiUrl: https://one.example.com
     engine: one.example.com
@@ -249,10 +254,10 @@ fn debug_output_hides_every_secret() {
             username: Some("user".into()),
             password: Some("pw-SECRET".into()),
             headers: vec![("Proxy-Authorization".into(), "Basic SECRET".into())],
-            from_environment: false,
             no_proxy: None,
             tls: TlsSettings::default(),
         }),
+        api_proxy: None,
         api_url: DEFAULT_API_URL.into(),
         api_headers: vec![("X-Api-Key".into(), "SECRET".into())],
         project_endpoint: None,

@@ -190,8 +190,8 @@ fn refusal_cases() -> Vec<Case> {
             Expect::Ok(|c| {
                 let proxy = c.proxy.as_ref().expect("proxy");
                 assert_eq!(proxy.url, "http://corp-proxy:8080");
-                assert!(proxy.from_environment);
                 assert_eq!(proxy.no_proxy.as_deref(), Some("localhost"));
+                assert_eq!(c.api_proxy.as_ref(), Some(proxy));
             }),
         )
         .env("RSTREAM_CONTEXT", "from-env-proxy")
@@ -207,9 +207,47 @@ fn refusal_cases() -> Vec<Case> {
             "fromEnvironment without HTTPS_PROXY means no proxy",
             Expect::Ok(|c| {
                 assert!(c.proxy.is_none());
+                assert!(c.api_proxy.is_none());
             }),
         )
         .env("RSTREAM_CONTEXT", "from-env-proxy"),
+        case(
+            "ALL_PROXY and HTTP_PROXY are not read, as Go's net/http for https",
+            Expect::Ok(|c| {
+                assert!(c.proxy.is_none());
+                assert!(c.api_proxy.is_none());
+            }),
+        )
+        .env("RSTREAM_CONTEXT", "from-env-proxy")
+        .env("ALL_PROXY", "http://all:1")
+        .env("HTTP_PROXY", "http://plain:2"),
+        case(
+            "the file's URL wins over HTTPS_PROXY; NO_PROXY still applies",
+            Expect::Ok(|c| {
+                let proxy = c.proxy.as_ref().expect("proxy");
+                assert_eq!(proxy.url, "http://file-proxy:3128");
+                assert_eq!(proxy.no_proxy.as_deref(), Some(".internal"));
+            }),
+        )
+        .env("RSTREAM_CONTEXT", "url-and-env-proxy")
+        .env("https_proxy", "http://env-proxy:1")
+        .env("no_proxy", ".internal"),
+        case(
+            "without transport.proxy, HTTPS_PROXY reaches the control plane only",
+            Expect::Ok(|c| {
+                assert!(c.proxy.is_none());
+                let api = c.api_proxy.as_ref().expect("control-plane proxy");
+                assert_eq!(api.url, "http://corp-proxy:8080");
+                assert_eq!(api.no_proxy.as_deref(), Some("rstream.io"));
+            }),
+        )
+        .env("HTTPS_PROXY", "http://corp-proxy:8080")
+        .env("NO_PROXY", "rstream.io"),
+        case(
+            "without transport.proxy, a SOCKS HTTPS_PROXY is refused",
+            Expect::Err(&["HTTPS_PROXY", "http://"]),
+        )
+        .env("HTTPS_PROXY", "socks5://127.0.0.1:1080"),
         case(
             "an unknown context",
             Expect::Err(&["\"nope\"", "RSTREAM_CONTEXT", "known contexts: prod"]),

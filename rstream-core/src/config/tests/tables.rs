@@ -122,7 +122,8 @@ fn precedence_cases() -> Vec<Case> {
                     proxy.password.as_ref().map(Secret::expose),
                     Some("proxy-SECRET")
                 );
-                assert!(!proxy.from_environment);
+                assert_eq!(proxy.no_proxy, None);
+                assert_eq!(c.api_proxy.as_ref(), Some(proxy));
             }),
         )
         .env("RSTREAM_CONTEXT", "staging"),
