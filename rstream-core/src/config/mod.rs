@@ -66,16 +66,18 @@
 //!
 //! - [`ResolvedConfig::proxy`], for the tunnels and the engine API, comes
 //!   from `transport.proxy` (the context's fields over the inherited
-//!   environment entry's). With `fromEnvironment: true`, `HTTPS_PROXY` (or
-//!   `https_proxy`) gives the URL unless `http` does, and `NO_PROXY` (or
-//!   `no_proxy`) the hosts reached directly.
+//!   environment entry's). With `fromEnvironment: true`, the URL comes from
+//!   `http` if set, else from the first of `HTTPS_PROXY`, `ALL_PROXY`,
+//!   `HTTP_PROXY` (each also in lower case), and `NO_PROXY` (or
+//!   `no_proxy`) lists the hosts reached directly — what
+//!   [`ProxySettings::from_environment`] reads too.
 //! - [`ResolvedConfig::api_proxy`], for the control plane, is that same
-//!   proxy when the file names one, else `HTTPS_PROXY` with `NO_PROXY`,
-//!   as the Go and Python SDKs' HTTP clients read the environment.
+//!   proxy when the file names one, else `HTTPS_PROXY` with `NO_PROXY`:
+//!   what Go's `net/http` (the Go SDK's control-plane client) reads for
+//!   `https` when nothing else is configured.
 //!
-//! `HTTP_PROXY` and `ALL_PROXY` are not read: everything proxied is TLS,
-//! and Go reads neither for `https`. The runtime's connector and the HTTP
-//! clients apply `no_proxy` with the same matcher.
+//! The runtime's connector and the HTTP clients apply `no_proxy` with the
+//! same matcher.
 //!
 //! ```
 //! use std::collections::HashMap;

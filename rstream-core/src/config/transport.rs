@@ -8,7 +8,9 @@ use crate::config::env::{ENV_LEGACY_QUIC, ENV_TRANSPORT};
 use crate::config::file::{ProxyEntry, TlsEntry, TransportEntry, unsupported_transport_meaning};
 use crate::config::values::{TransportMode, parse_transport_mode};
 use crate::config::{ConfigOptions, ProxySettings, TlsSettings};
-use crate::transport::{NO_PROXY_VARIABLES, PROXY_URL_VARIABLES, first_set};
+use crate::transport::{
+    HTTPS_CLIENT_PROXY_VARIABLES, NO_PROXY_VARIABLES, PROXY_URL_VARIABLES, first_set,
+};
 use crate::{Error, Result, Secret};
 
 /// A `transport` block of the config file together with how errors name it.
@@ -198,8 +200,9 @@ pub(crate) fn check_proxy_url(url: &str, setting: &str) -> Result<String> {
 /// Resolves `transport.proxy` (context over environment).
 ///
 /// With `fromEnvironment: true`, the environment is read here, once: the
-/// URL comes from `HTTPS_PROXY` (or `https_proxy`) unless `http` gives one,
-/// and `NO_PROXY` (or `no_proxy`) becomes the direct list.
+/// URL comes from `HTTPS_PROXY`, `ALL_PROXY` or `HTTP_PROXY` (first set,
+/// each also in lower case) unless `http` gives one, and `NO_PROXY` (or
+/// `no_proxy`) becomes the direct list.
 pub(crate) fn resolve_proxy(
     env: &HashMap<String, String>,
     context: Option<(&str, &TransportEntry)>,
@@ -235,7 +238,7 @@ pub(crate) fn resolve_proxy(
             if has_other {
                 return Err(Error::config(format!(
                     "{path} has settings but no proxy: set {path}.http to the proxy URL, or \
-                     {path}.fromEnvironment to true to use HTTPS_PROXY"
+                     {path}.fromEnvironment to true to use the environment's proxy"
                 )));
             }
             None
@@ -271,15 +274,15 @@ pub(crate) fn resolve_proxy(
 }
 
 /// The proxy for the control-plane API: the configured one, else the one
-/// `HTTPS_PROXY` names (with `NO_PROXY`), as the other SDKs' HTTP clients
-/// honour the environment by default.
+/// `HTTPS_PROXY` names (with `NO_PROXY`), as Go's `net/http` reads the
+/// environment for `https` requests by default.
 pub(crate) fn resolve_api_proxy(
     env: &HashMap<String, String>,
     configured: Option<&ProxySettings>,
 ) -> Result<Option<ProxySettings>> {
     match configured {
         Some(proxy) => Ok(Some(proxy.clone())),
-        None => ProxySettings::from_env_lookup(lookup(env)),
+        None => ProxySettings::from_env_lookup(&HTTPS_CLIENT_PROXY_VARIABLES, lookup(env)),
     }
 }
 

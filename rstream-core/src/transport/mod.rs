@@ -46,7 +46,9 @@ pub(crate) mod tls;
 pub use connect::DEFAULT_CONNECT_TIMEOUT;
 pub(crate) use connect::{Connector, TlsConnection};
 pub use proxy::ProxySettings;
-pub(crate) use proxy::{NO_PROXY_VARIABLES, PROXY_URL_VARIABLES, first_set};
+pub(crate) use proxy::{
+    HTTPS_CLIENT_PROXY_VARIABLES, NO_PROXY_VARIABLES, PROXY_URL_VARIABLES, first_set,
+};
 
 /// The ALPN protocol identifier of the rstream wire protocol.
 pub(crate) const ALPN_RSTRM: &[u8] = crate::proto::ALPN;

@@ -53,10 +53,22 @@ pub struct ProxySettings {
     pub tls: TlsSettings,
 }
 
-/// The variables a proxy URL is taken from, first non-blank wins. Every
-/// connection this crate proxies is TLS, so, as Go's `net/http` does for
-/// `https` requests, neither `HTTP_PROXY` nor `ALL_PROXY` is read.
-pub(crate) const PROXY_URL_VARIABLES: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
+/// The variables an explicit request for the environment's proxy
+/// ([`ProxySettings::from_environment`], `transport.proxy.fromEnvironment`)
+/// reads, first non-blank wins: the TLS destinations' variable, then the
+/// catch-all one, then the plain-HTTP one as a last resort.
+pub(crate) const PROXY_URL_VARIABLES: [&str; 6] = [
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+];
+
+/// The variables an HTTPS client reads when nothing asked for a proxy, as
+/// Go's `net/http` does for `https` requests (the control plane's default).
+pub(crate) const HTTPS_CLIENT_PROXY_VARIABLES: [&str; 2] = ["HTTPS_PROXY", "https_proxy"];
 
 /// The variables the direct-connection list is taken from.
 pub(crate) const NO_PROXY_VARIABLES: [&str; 2] = ["NO_PROXY", "no_proxy"];
@@ -84,24 +96,27 @@ impl ProxySettings {
         }
     }
 
-    /// The proxy the process environment names, read now: `HTTPS_PROXY`
-    /// (or `https_proxy`), with `NO_PROXY` (or `no_proxy`) as the direct
-    /// list. `Ok(None)` when it is unset or blank. `HTTP_PROXY` and
-    /// `ALL_PROXY` are not read, as Go's `net/http` does not for `https`.
+    /// The proxy the process environment names, read now: the first
+    /// non-blank of `HTTPS_PROXY`, `ALL_PROXY` and `HTTP_PROXY` (each in
+    /// upper, then lower case), with `NO_PROXY` (or `no_proxy`) as the
+    /// direct list; a bare `host:port` means `http://`. `Ok(None)` when none
+    /// is set. This is what `transport.proxy.fromEnvironment: true` reads.
     ///
     /// # Errors
     ///
     /// [`Error::Config`] when the URL is not an `http://` or `https://`
     /// proxy (`socks5://`, say): it is refused rather than skipped.
     pub fn from_environment() -> Result<Option<Self>, Error> {
-        Self::from_env_lookup(|name| std::env::var(name).ok())
+        Self::from_env_lookup(&PROXY_URL_VARIABLES, |name| std::env::var(name).ok())
     }
 
-    /// [`ProxySettings::from_environment`] over any variable lookup.
+    /// The proxy the first set of `variables` names in `env`, with the
+    /// `NO_PROXY` list.
     pub(crate) fn from_env_lookup(
+        variables: &[&'static str],
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Option<Self>, Error> {
-        let Some((url, name)) = first_set(&PROXY_URL_VARIABLES, &env) else {
+        let Some((url, name)) = first_set(variables, &env) else {
             return Ok(None);
         };
         parse_proxy_url(&url).map_err(|e| Error::config(format!("{name}: {e}")))?;

@@ -56,43 +56,65 @@ fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
 
 #[test]
 fn environment_lookup_order() {
-    let read = |vars: &[(&str, &str)]| ProxySettings::from_env_lookup(env(vars)).unwrap();
+    let read = |vars: &[(&str, &str)]| {
+        ProxySettings::from_env_lookup(&PROXY_URL_VARIABLES, env(vars)).unwrap()
+    };
     assert_eq!(read(&[]), None);
     assert_eq!(read(&[("HTTPS_PROXY", "  ")]), None);
 
-    let settings = read(&[("HTTPS_PROXY", ""), ("https_proxy", "http://lower:1")]).unwrap();
-    assert_eq!(settings.url, "http://lower:1");
-    assert_eq!(settings.no_proxy, None);
+    let all = [
+        ("HTTPS_PROXY", ""),
+        ("https_proxy", "http://lower:1"),
+        ("ALL_PROXY", "http://all:2"),
+        ("HTTP_PROXY", "http://plain:3"),
+    ];
+    assert_eq!(read(&all).unwrap().url, "http://lower:1");
+    assert_eq!(read(&all[2..]).unwrap().url, "http://all:2");
+    assert_eq!(read(&all[3..]).unwrap().url, "http://plain:3");
+    assert_eq!(
+        read(&[("http_proxy", "http://p:4")]).unwrap().url,
+        "http://p:4"
+    );
 
-    let settings = read(&[("HTTPS_PROXY", " http://upper:2 "), ("no_proxy", "x.test")]).unwrap();
-    assert_eq!(settings.url, "http://upper:2");
+    let settings = read(&[("HTTPS_PROXY", " http://upper:5 "), ("no_proxy", "x.test")]).unwrap();
+    assert_eq!(settings.url, "http://upper:5");
     assert_eq!(settings.no_proxy.as_deref(), Some("x.test"));
+    assert_eq!(
+        read(&[("HTTPS_PROXY", "http://u:6")]).unwrap().no_proxy,
+        None
+    );
 
-    // Those name proxies for plain HTTP or for anything; what is proxied
-    // here is TLS, and Go's net/http reads neither for https.
-    assert_eq!(read(&[("HTTP_PROXY", "http://plain:3")]), None);
     // A bare host:port means http://, as curl and Go read it.
     assert_eq!(
         read(&[("HTTPS_PROXY", "corp:8080")]).unwrap().url,
         "http://corp:8080"
     );
-    assert_eq!(read(&[("ALL_PROXY", "http://all:4")]), None);
+
+    // An HTTPS client left to its defaults reads the TLS variable only.
+    let default = ProxySettings::from_env_lookup(&HTTPS_CLIENT_PROXY_VARIABLES, env(&all[2..]));
+    assert_eq!(default.unwrap(), None);
 }
 
 #[test]
 fn environment_proxy_of_another_kind_is_refused() {
-    let err =
-        ProxySettings::from_env_lookup(env(&[("https_proxy", "socks5://s:1080")])).unwrap_err();
+    let err = ProxySettings::from_env_lookup(
+        &PROXY_URL_VARIABLES,
+        env(&[("https_proxy", "socks5://s:1080")]),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
     assert!(err.to_string().contains("https_proxy"), "{err}");
 }
 
 #[test]
 fn no_proxy_bypasses() {
-    let settings = ProxySettings::from_env_lookup(env(&[
-        ("HTTPS_PROXY", "http://proxy:3128"),
-        ("no_proxy", ".internal, 127.0.0.1"),
-    ]))
+    let settings = ProxySettings::from_env_lookup(
+        &PROXY_URL_VARIABLES,
+        env(&[
+            ("HTTPS_PROXY", "http://proxy:3128"),
+            ("no_proxy", ".internal, 127.0.0.1"),
+        ]),
+    )
     .unwrap()
     .unwrap();
     let route = ProxyRoute::new(&settings).unwrap();

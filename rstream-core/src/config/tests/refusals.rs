@@ -212,13 +212,30 @@ fn refusal_cases() -> Vec<Case> {
         )
         .env("RSTREAM_CONTEXT", "from-env-proxy"),
         case(
-            "ALL_PROXY and HTTP_PROXY are not read, as Go's net/http for https",
+            "fromEnvironment falls back to ALL_PROXY, then HTTP_PROXY",
+            Expect::Ok(|c| {
+                assert_eq!(c.proxy.as_ref().expect("proxy").url, "http://all:1");
+                assert_eq!(c.api_proxy, c.proxy);
+            }),
+        )
+        .env("RSTREAM_CONTEXT", "from-env-proxy")
+        .env("ALL_PROXY", "http://all:1")
+        .env("HTTP_PROXY", "http://plain:2"),
+        case(
+            "fromEnvironment with HTTP_PROXY alone",
+            Expect::Ok(|c| {
+                assert_eq!(c.proxy.as_ref().expect("proxy").url, "http://plain:2");
+            }),
+        )
+        .env("RSTREAM_CONTEXT", "from-env-proxy")
+        .env("http_proxy", "plain:2"),
+        case(
+            "without transport.proxy, the control plane reads HTTPS_PROXY only",
             Expect::Ok(|c| {
                 assert!(c.proxy.is_none());
                 assert!(c.api_proxy.is_none());
             }),
         )
-        .env("RSTREAM_CONTEXT", "from-env-proxy")
         .env("ALL_PROXY", "http://all:1")
         .env("HTTP_PROXY", "http://plain:2"),
         case(
