@@ -85,6 +85,8 @@ fn reqwest_proxy(settings: &ProxySettings) -> Result<reqwest::Proxy, Error> {
 
 /// A transport failure of `request` (`GET /api/tunnels`, ...) as an error.
 pub(crate) fn transport_error(request: &str, error: reqwest::Error) -> Error {
+    // The URL may carry a token (`rstream.token`): never in a message.
+    let error = error.without_url();
     if error.is_timeout() {
         return Error::timeout(request.to_owned(), Duration::ZERO);
     }

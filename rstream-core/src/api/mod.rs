@@ -35,9 +35,10 @@ use std::time::Duration;
 use reqwest::Url;
 use tokio::sync::OnceCell;
 
+use crate::auth::TokenProvider;
 use crate::http::{self, HttpSettings};
 use crate::transport::{Connector, ProxySettings, TlsSettings};
-use crate::{Client, Error, Secret};
+use crate::{Client, Error};
 
 mod filters;
 mod items;
@@ -48,6 +49,10 @@ mod websocket;
 pub use filters::{ClientFilters, TunnelFilters};
 pub use items::{ClientItem, EventKind, Health, InitialState, TunnelItem, WatchEvent};
 pub use watch::{WatchOptions, WatchTransport};
+
+/// The query parameter that carries the token on the streaming endpoints
+/// (`/api/sse`, `/api/websocket`) when headers cannot.
+pub const QUERY_TOKEN_PARAMETER: &str = "rstream.token";
 
 /// Default bound on one inventory or health request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -61,7 +66,8 @@ pub struct EngineApi {
 struct Inner {
     /// `https://host:port/api`.
     base: Url,
-    token: Option<Secret>,
+    /// Asked for a token on every request and connection attempt.
+    token: Option<TokenProvider>,
     tls: TlsSettings,
     proxy: Option<ProxySettings>,
     route: Route,
@@ -133,7 +139,7 @@ impl EngineApi {
         tls.server_name = None;
         EngineApi::build(Inner {
             base,
-            token: inner.token.clone(),
+            token: inner.token.clone().map(TokenProvider::fixed),
             tls,
             proxy: inner.proxy.clone(),
             route,
@@ -159,34 +165,30 @@ impl EngineApi {
             let trimmed = base.path().trim_end_matches('/').to_owned();
             base.set_path(&trimmed);
         }
-        let inner = &self.inner;
         EngineApi::build(Inner {
             base,
-            token: inner.token.clone(),
-            tls: inner.tls.clone(),
-            proxy: inner.proxy.clone(),
             route: Route::Direct,
-            connect_timeout: inner.connect_timeout,
-            request_timeout: inner.request_timeout,
-            http: OnceCell::new(),
-            ws_connector: OnceCell::new(),
+            ..self.inner.settings()
         })
     }
 
     /// The same API client with another bound on each inventory or health
     /// request (default 15 s). Watches are not bounded.
     pub fn with_request_timeout(&self, timeout: Duration) -> Result<EngineApi, Error> {
-        let inner = &self.inner;
         EngineApi::build(Inner {
-            base: inner.base.clone(),
-            token: inner.token.clone(),
-            tls: inner.tls.clone(),
-            proxy: inner.proxy.clone(),
-            route: inner.route.clone(),
-            connect_timeout: inner.connect_timeout,
             request_timeout: timeout,
-            http: OnceCell::new(),
-            ws_connector: OnceCell::new(),
+            ..self.inner.settings()
+        })
+    }
+
+    /// The same API client, asking `provider` for a token on every request
+    /// and every watch connection instead of sending one fixed token. A
+    /// watch on such a client outlives any one token: see
+    /// [`EngineApi::watch`].
+    pub fn with_token_provider(&self, provider: TokenProvider) -> Result<EngineApi, Error> {
+        EngineApi::build(Inner {
+            token: Some(provider),
+            ..self.inner.settings()
         })
     }
 
@@ -282,7 +284,7 @@ impl EngineApi {
         path: &[&str],
         params: Option<String>,
     ) -> Result<(String, reqwest::Response), Error> {
-        let (label, request) = self.request(path, params).await?;
+        let (label, request) = self.request(path, params, false).await?;
         let timeout = self.inner.request_timeout;
         let response = request.timeout(timeout).send().await.map_err(|e| {
             match http::transport_error(&label, e) {
@@ -294,12 +296,15 @@ impl EngineApi {
         Ok((label, response))
     }
 
-    /// A GET request on `base/<path...>` with the token and `params`, and
-    /// its label for errors (`GET /api/tunnels`).
+    /// A GET request on `base/<path...>` with a fresh token and `params`,
+    /// and its label for errors (`GET /api/tunnels`). The token travels as
+    /// a bearer token, or with `token_in_query` as the `rstream.token`
+    /// query parameter.
     pub(crate) async fn request(
         &self,
         path: &[&str],
         params: Option<String>,
+        token_in_query: bool,
     ) -> Result<(String, reqwest::RequestBuilder), Error> {
         let url = self.url(path)?;
         let label = format!("GET {}", url.path());
@@ -307,10 +312,22 @@ impl EngineApi {
         if let Some(params) = params {
             request = request.query(&[("params", params)]);
         }
-        if let Some(token) = &self.inner.token {
-            request = request.bearer_auth(token.expose());
+        if let Some(token) = self.token().await? {
+            request = if token_in_query {
+                request.query(&[(QUERY_TOKEN_PARAMETER, token.expose())])
+            } else {
+                request.bearer_auth(token.expose())
+            };
         }
         Ok((label, request))
+    }
+
+    /// A token for the next request, if the client has any.
+    pub(crate) async fn token(&self) -> Result<Option<crate::Secret>, Error> {
+        match &self.inner.token {
+            Some(provider) => provider.token().await.map(Some),
+            None => Ok(None),
+        }
     }
 
     /// `base/<path...>`, each segment percent-encoded.
@@ -339,6 +356,21 @@ impl EngineApi {
 }
 
 impl Inner {
+    /// The same settings, with clients yet to be built.
+    fn settings(&self) -> Inner {
+        Inner {
+            base: self.base.clone(),
+            token: self.token.clone(),
+            tls: self.tls.clone(),
+            proxy: self.proxy.clone(),
+            route: self.route.clone(),
+            connect_timeout: self.connect_timeout,
+            request_timeout: self.request_timeout,
+            http: OnceCell::new(),
+            ws_connector: OnceCell::new(),
+        }
+    }
+
     fn http_client(&self, resolve: Option<SocketAddr>) -> Result<reqwest::Client, Error> {
         let host = self.base.host_str().unwrap_or_default().to_owned();
         http::client(&HttpSettings {

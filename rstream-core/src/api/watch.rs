@@ -37,6 +37,10 @@ pub struct WatchOptions {
     /// Reconnect when nothing (not even a keep-alive) arrived for this
     /// long. Default: none, a silent connection is kept.
     pub idle_timeout: Option<Duration>,
+    /// Send the token as the `rstream.token` query parameter rather than
+    /// an `Authorization` header (for intermediaries that drop headers on
+    /// streaming requests, as browsers' `EventSource` must). Default: off.
+    pub query_token: bool,
 }
 
 impl WatchOptions {
@@ -68,6 +72,12 @@ impl WatchOptions {
         self.idle_timeout = Some(timeout);
         self
     }
+
+    /// Send the token as the `rstream.token` query parameter.
+    pub fn query_token(mut self, enabled: bool) -> Self {
+        self.query_token = enabled;
+        self
+    }
 }
 
 impl EngineApi {
@@ -84,6 +94,15 @@ impl EngineApi {
     /// [`Error::is_unauthorized`]) or a request it will never accept (other
     /// 4xx, such as malformed filters). Dropping the stream closes the
     /// connection.
+    ///
+    /// Every connection attempt takes a token of its own from the client's
+    /// [`TokenProvider`](crate::auth::TokenProvider) (see
+    /// [`EngineApi::with_token_provider`]): when a short-lived token
+    /// expires and the engine ends the stream, the watch reconnects with a
+    /// fresh one and goes on for as long as the provider hands them out. A
+    /// fixed token that expired is refused on the reconnect, which ends the
+    /// watch with that error. A provider's configuration or authentication
+    /// error ends the watch too; its transient errors are retried.
     pub fn watch(
         &self,
         options: WatchOptions,
@@ -93,6 +112,7 @@ impl EngineApi {
             params: watch_params(options.tunnels.as_ref(), options.clients.as_ref()),
             transport: options.transport,
             idle_timeout: options.idle_timeout,
+            query_token: options.query_token,
             backoff: Backoff::default(),
             connection: None,
             pending: VecDeque::new(),
@@ -111,6 +131,7 @@ struct WatchState {
     params: Option<String>,
     transport: WatchTransport,
     idle_timeout: Option<Duration>,
+    query_token: bool,
     backoff: Backoff,
     connection: Option<Connection>,
     pending: VecDeque<WatchEvent>,
@@ -224,10 +245,16 @@ impl WatchState {
 
     async fn connect(&self) -> Result<Connection, Error> {
         if self.transport == WatchTransport::WebSocket {
-            let socket = self.api.open_websocket(self.params.clone()).await?;
+            let socket = self
+                .api
+                .open_websocket(self.params.clone(), self.query_token)
+                .await?;
             return Ok(Connection::WebSocket(socket));
         }
-        let (label, request) = self.api.request(&["sse"], self.params.clone()).await?;
+        let (label, request) = self
+            .api
+            .request(&["sse"], self.params.clone(), self.query_token)
+            .await?;
         let response = request
             .header(reqwest::header::ACCEPT, "text/event-stream")
             .header(reqwest::header::CACHE_CONTROL, "no-cache")

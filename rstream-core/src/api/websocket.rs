@@ -24,15 +24,22 @@ pub(crate) type WatchSocket = WebSocketStream<Box<dyn Io>>;
 const LABEL: &str = "GET /api/websocket";
 
 impl EngineApi {
-    /// Opens the watch WebSocket with `params`.
+    /// Opens the watch WebSocket with `params` and a fresh token (a bearer
+    /// token, or with `token_in_query` the `rstream.token` parameter).
     pub(crate) async fn open_websocket(
         &self,
         params: Option<String>,
+        token_in_query: bool,
     ) -> Result<WatchSocket, Error> {
         let inner = &self.inner;
+        let token = self.token().await?;
         let mut url = self.url(&["websocket"])?;
         if let Some(params) = params {
             url.query_pairs_mut().append_pair("params", &params);
+        }
+        if let (Some(token), true) = (&token, token_in_query) {
+            url.query_pairs_mut()
+                .append_pair(super::QUERY_TOKEN_PARAMETER, token.expose());
         }
         let secure = url.scheme() == "https";
         url.set_scheme(if secure { "wss" } else { "ws" })
@@ -83,7 +90,7 @@ impl EngineApi {
             .as_str()
             .into_client_request()
             .map_err(|e| Error::config(format!("cannot form the WebSocket request: {e}")))?;
-        if let Some(token) = &inner.token {
+        if let (Some(token), false) = (&token, token_in_query) {
             let value = format!("Bearer {}", token.expose())
                 .parse()
                 .map_err(|_| Error::config("the token cannot travel in an HTTP header"))?;

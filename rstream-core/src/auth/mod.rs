@@ -22,7 +22,11 @@
 //! # let _ = token; Ok(()) }
 //! ```
 //!
-//! The module is pure: no I/O, no async. The claims, their order, the
+//! [`TokenProvider`] hands a long-lived client (an event watch, say) a
+//! token per connection: fixed, minted here from application credentials
+//! for each connection, or from any async source.
+//!
+//! Minting is pure: no I/O, no async. The claims, their order, the
 //! lifetime bounds (1 to 3600 s, 60 s by default) and the signature format
 //! (JOSE `r || s`, base64url without padding) follow the JavaScript SDK, so
 //! the engine and the control plane accept these tokens as they accept its
@@ -30,6 +34,7 @@
 //! fails a check is an [`Error::Invalid`].
 
 mod filter;
+mod provider;
 mod resources;
 
 use std::fmt;
@@ -49,6 +54,7 @@ pub use filter::{
     ConnectParams, StringFilter, TunnelFilter, TunnelHttpVersion, TunnelProtocol, TunnelSelect,
     TunnelStatus, TunnelTlsMode, TunnelType,
 };
+pub use provider::TokenProvider;
 pub use resources::{
     AllOf, AnyOf, ConnectRules, CreateRules, ListRules, MAX_RESOURCE_DEPTH, ResourceLeaf,
     ResourceScopes, Scope, TokenResources, TunnelResource, TunnelScopes,

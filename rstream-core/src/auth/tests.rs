@@ -344,3 +344,46 @@ fn api_token_carries_only_the_base_claims() {
             .is_invalid()
     );
 }
+
+#[tokio::test]
+async fn a_minting_provider_signs_a_bounded_token_per_call() {
+    let request = TokenRequest::new(TokenResources::tunnels(TunnelResource::scopes(
+        TunnelScopes::new().connect(Scope::Allowed(true)),
+    )))
+    .project("prj_123")
+    .expires_in(120);
+    let provider = TokenProvider::minting(credentials(), request).expect("mintable");
+    for _ in 0..2 {
+        let token = provider.token().await.expect("a token");
+        let payload = verify_es512(token.expose(), &public()).expect("verifies");
+        let claims: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(claims["clientId"], "client-1");
+        assert_eq!(claims["resources"]["tunnels"]["projects"][0], "prj_123");
+        let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
+        assert_eq!(lifetime, 120);
+    }
+    assert!(!format!("{provider:?}").contains(SECRET));
+
+    // A request that cannot be minted is refused when the provider is made.
+    let unbound = TokenRequest::new(TokenResources::tunnels(TunnelResource::scopes(
+        TunnelScopes::new(),
+    )))
+    .expires_in(7200);
+    let error = TokenProvider::minting(credentials(), unbound).unwrap_err();
+    assert!(error.is_invalid(), "{error}");
+}
+
+#[tokio::test]
+async fn fixed_and_callback_providers() {
+    let fixed = TokenProvider::fixed("tok_same");
+    assert_eq!(fixed.token().await.unwrap().expose(), "tok_same");
+    assert!(!format!("{fixed:?}").contains("tok_same"));
+    let counter = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = counter.clone();
+    let callback = TokenProvider::new(move || {
+        let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move { Ok::<_, Error>(format!("tok_{n}")) }
+    });
+    assert_eq!(callback.token().await.unwrap().expose(), "tok_0");
+    assert_eq!(callback.clone().token().await.unwrap().expose(), "tok_1");
+}

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::{Buf, BytesMut};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -100,6 +102,21 @@ fn response(status: &str, body: &Value) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A token cancelled with `cancel`, or at `expiry`.
+fn until(expiry: Option<Instant>, cancel: &CancellationToken) -> CancellationToken {
+    let child = cancel.child_token();
+    if let Some(expiry) = expiry {
+        let timer = child.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = tokio::time::sleep_until(expiry) => timer.cancel(),
+                () = timer.cancelled() => {}
+            }
+        });
+    }
+    child
+}
+
 /// Serves HTTP requests on one TLS connection.
 pub(crate) async fn serve(shared: Arc<Shared>, mut tls: ServerTls, cancel: CancellationToken) {
     let mut buf = BytesMut::with_capacity(4096);
@@ -135,12 +152,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut tls: ServerTls, cancel: Cance
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let reply = match route(&shared, &req) {
             Route::Reply(reply) => reply,
-            Route::Sse(params) => {
-                sse(&shared, tls, &params, cancel).await;
+            Route::Sse(params, expiry) => {
+                let stop = until(expiry, &cancel);
+                sse(&shared, tls, &params, stop.clone()).await;
+                stop.cancel();
                 return;
             }
-            Route::WebSocket(params, key) => {
-                websocket(&shared, tls, &params, &key, buf, cancel).await;
+            Route::WebSocket(params, key, expiry) => {
+                let stop = until(expiry, &cancel);
+                websocket(&shared, tls, &params, &key, buf, stop.clone()).await;
+                stop.cancel();
                 return;
             }
         };
@@ -153,8 +174,41 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut tls: ServerTls, cancel: Cance
 
 enum Route {
     Reply(Vec<u8>),
-    Sse(Value),
-    WebSocket(Value, String),
+    /// An event stream, ended at the token's expiry if it has one.
+    Sse(Value, Option<Instant>),
+    WebSocket(Value, String, Option<Instant>),
+}
+
+/// The query parameter browsers (which cannot set headers on an
+/// `EventSource`) put the token in.
+const QUERY_TOKEN: &str = "rstream.token";
+
+/// Whether the request carries an accepted token: `Some(expiry)` (`None`
+/// inside for the engine's own token, which does not expire), or `None`
+/// when refused.
+fn authorize(shared: &Shared, req: &Request) -> Option<Option<Instant>> {
+    let Some(expected) = &shared.settings.token else {
+        return Some(None);
+    };
+    let presented = req
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .or_else(|| {
+            req.query
+                .iter()
+                .find(|(k, _)| k == QUERY_TOKEN)
+                .map(|(_, v)| v.trim())
+        })?;
+    if presented == expected.as_str() {
+        return Some(None);
+    }
+    let tokens = shared
+        .api_tokens
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let expiry = *tokens.get(presented)?;
+    (expiry > Instant::now()).then_some(Some(expiry))
 }
 
 /// Answers one request, or hands it to the event stream.
@@ -166,15 +220,9 @@ fn route(shared: &Shared, req: &Request) -> Route {
             json!({"error": "Only GET is served."}),
         );
     }
-    if let Some(expected) = &shared.settings.token {
-        let bearer = req
-            .header("authorization")
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        if bearer != Some(expected.as_str()) {
-            return reply("401 Unauthorized", json!({"error": "Unauthorized."}));
-        }
-    }
+    let Some(expiry) = authorize(shared, req) else {
+        return reply("401 Unauthorized", json!({"error": "Unauthorized."}));
+    };
     let params: Value = match req.query.iter().find(|(k, _)| k == "params") {
         Some((_, v)) => match serde_json::from_str(v) {
             Ok(p) => p,
@@ -193,13 +241,13 @@ fn route(shared: &Shared, req: &Request) -> Route {
             "200 OK",
             Value::Array(select(shared.client_list(), &params)),
         ),
-        "/api/sse" => Route::Sse(params),
+        "/api/sse" => Route::Sse(params, expiry),
         "/api/websocket" => {
             let upgrade = req
                 .header("upgrade")
                 .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
             match req.header("sec-websocket-key") {
-                Some(key) if upgrade => Route::WebSocket(params, key.trim().to_owned()),
+                Some(key) if upgrade => Route::WebSocket(params, key.trim().to_owned(), expiry),
                 _ => reply(
                     "400 Bad Request",
                     json!({"error": "A WebSocket upgrade is expected."}),

@@ -233,6 +233,7 @@ impl LocalEngineBuilder {
             tls,
             state: Default::default(),
             faults: Default::default(),
+            api_tokens: Default::default(),
             events,
             run: Mutex::new(CancellationToken::new()),
             handshakes: Default::default(),
@@ -498,6 +499,22 @@ impl LocalEngine {
     /// The token the engine accepts, or `None` with no auth.
     pub fn token(&self) -> Option<&str> {
         self.shared.settings.token.as_deref()
+    }
+
+    /// A new API token accepted for `ttl` from now, beside [`token`](Self::token):
+    /// inventory requests and watches accept it (as a bearer token or as
+    /// the `rstream.token` query parameter) until it expires, and an event
+    /// stream opened with it ends when it does, as a short-lived token's
+    /// would on a real engine.
+    pub fn issue_api_token(&self, ttl: Duration) -> String {
+        let token = format!("tok_short_{}", uuid::Uuid::new_v4().simple());
+        let expiry = tokio::time::Instant::now() + ttl;
+        self.shared
+            .api_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(token.clone(), expiry);
+        token
     }
 
     /// A client builder aimed at this engine: address, CA and token set.

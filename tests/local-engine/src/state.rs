@@ -136,6 +136,9 @@ pub(crate) struct Shared {
     pub(crate) tls: Arc<rustls::ServerConfig>,
     pub(crate) state: Mutex<State>,
     pub(crate) faults: Mutex<FaultState>,
+    /// Short-lived API tokens handed out by `issue_api_token`, with the
+    /// instant each stops being accepted.
+    pub(crate) api_tokens: Mutex<HashMap<String, tokio::time::Instant>>,
     pub(crate) events: broadcast::Sender<Value>,
     /// Cancelled on restart and shutdown: ends every task of that run.
     pub(crate) run: Mutex<CancellationToken>,
