@@ -67,6 +67,11 @@ pub const DEFAULT_TOKEN_LIFETIME: u32 = 60;
 /// The longest lifetime a minted token may have, in seconds.
 pub const MAX_TOKEN_LIFETIME: u32 = 3600;
 
+/// The variable holding the application's client id.
+pub const ENV_CLIENT_ID: &str = "RSTREAM_CLIENT_ID";
+/// The variable holding the application's client secret.
+pub const ENV_CLIENT_SECRET: &str = "RSTREAM_CLIENT_SECRET";
+
 /// The most hex characters accepted for a key, well above a P-521 key's.
 const MAX_KEY_HEX: usize = 16_384;
 
@@ -110,6 +115,32 @@ impl AppCredentials {
             client_secret: secret,
             key,
         })
+    }
+
+    /// The credentials `RSTREAM_CLIENT_ID` and `RSTREAM_CLIENT_SECRET` name,
+    /// the variables the JavaScript SDK's documentation and examples read
+    /// them from. `Ok(None)` when neither is set (blank counts as unset).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] when only one of the two is set, naming the
+    /// missing one; [`Error::Invalid`] when the secret is not a P-521 key.
+    pub fn from_env() -> Result<Option<Self>> {
+        Self::from_env_lookup(|name| std::env::var(name).ok())
+    }
+
+    fn from_env_lookup(env: impl Fn(&str) -> Option<String>) -> Result<Option<Self>> {
+        let read = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        match (read(ENV_CLIENT_ID), read(ENV_CLIENT_SECRET)) {
+            (None, None) => Ok(None),
+            (Some(id), Some(secret)) => AppCredentials::new(id, secret).map(Some),
+            (Some(_), None) => Err(Error::config(format!(
+                "{ENV_CLIENT_ID} is set but {ENV_CLIENT_SECRET} is not; set both or neither"
+            ))),
+            (None, Some(_)) => Err(Error::config(format!(
+                "{ENV_CLIENT_SECRET} is set but {ENV_CLIENT_ID} is not; set both or neither"
+            ))),
+        }
     }
 
     /// The client id.

@@ -387,3 +387,34 @@ async fn fixed_and_callback_providers() {
     assert_eq!(callback.token().await.unwrap().expose(), "tok_0");
     assert_eq!(callback.clone().token().await.unwrap().expose(), "tok_1");
 }
+
+#[test]
+fn credentials_from_the_environment() {
+    let read = |vars: &'static [(&'static str, &'static str)]| {
+        AppCredentials::from_env_lookup(move |name| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    };
+    assert!(read(&[]).unwrap().is_none());
+    assert!(
+        read(&[(ENV_CLIENT_ID, " "), (ENV_CLIENT_SECRET, "")])
+            .unwrap()
+            .is_none()
+    );
+    let found = read(&[(ENV_CLIENT_ID, "client-1"), (ENV_CLIENT_SECRET, SECRET)])
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.client_id(), "client-1");
+    assert_eq!(found.public_key_sec1(), public());
+
+    let half = read(&[(ENV_CLIENT_ID, "client-1")]).unwrap_err();
+    assert!(half.to_string().contains(ENV_CLIENT_SECRET), "{half}");
+    let half = read(&[(ENV_CLIENT_SECRET, SECRET)]).unwrap_err();
+    assert!(half.to_string().contains(ENV_CLIENT_ID), "{half}");
+    assert!(!half.to_string().contains(&SECRET[..40]), "{half}");
+    let bad = read(&[(ENV_CLIENT_ID, "c"), (ENV_CLIENT_SECRET, "zz-not-hex")]).unwrap_err();
+    assert!(bad.is_invalid(), "{bad}");
+    assert!(!bad.to_string().contains("zz-not-hex"), "{bad}");
+}
