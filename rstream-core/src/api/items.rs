@@ -44,6 +44,40 @@ pub struct TunnelItem {
     pub token_auth: Option<bool>,
     /// When the tunnel was created, as the engine wrote it.
     pub creation_date: Option<String>,
+    /// The cluster serving the tunnel.
+    pub cluster_id: Option<String>,
+    /// The hosted project's plan.
+    pub plan: Option<String>,
+    /// The infrastructure provider of the cluster.
+    pub provider: Option<String>,
+    /// The region of the cluster.
+    pub region: Option<String>,
+    /// Country codes allowed to reach the published tunnel (empty: any).
+    pub geo_ip: Vec<String>,
+    /// Addresses or CIDR blocks allowed to reach it (empty: any).
+    pub trusted_ips: Vec<String>,
+    /// `passthrough` or `terminated` TLS at the edge.
+    pub tls_mode: Option<String>,
+    /// ALPN protocols offered at the edge.
+    pub tls_alpns: Vec<String>,
+    /// The lowest TLS version accepted at the edge.
+    pub tls_min_version: Option<String>,
+    /// The cipher suites accepted at the edge.
+    pub tls_ciphers: Vec<String>,
+    /// Whether visitors must present a client certificate.
+    pub mtls_auth: Option<bool>,
+    /// Whether the edge reaches the upstream with TLS (HTTP tunnels).
+    pub http_use_tls: Option<bool>,
+    /// Whether the runtime's side of the stream is TLS.
+    pub upstream_tls: Option<bool>,
+    /// Whether rstream (account) authentication guards the tunnel.
+    pub rstream_auth: Option<bool>,
+    /// Whether visitors pass a challenge first.
+    pub challenge_mode: Option<bool>,
+    /// Whether datagrams are delivered reliably (datagram tunnels).
+    pub datagram_guaranteed_delivery: Option<bool>,
+    /// Whether visitors may be routed from other regions.
+    pub allow_cross_region_routing: Option<bool>,
     /// The tunnel's labels (labels whose value is not a string are left out).
     pub labels: BTreeMap<String, String>,
     /// The whole object, unknown fields included.
@@ -72,6 +106,24 @@ impl From<Map<String, Value>> for TunnelItem {
             http_version: string(&raw, "http_version"),
             token_auth: boolean(&raw, "token_auth"),
             creation_date: string(&raw, "creation_date"),
+            cluster_id: string(&raw, "cluster_id"),
+            plan: string(&raw, "plan"),
+            provider: string(&raw, "provider"),
+            region: string(&raw, "region"),
+            geo_ip: strings(&raw, "geo_ip"),
+            trusted_ips: strings(&raw, "trusted_ips"),
+            tls_mode: string(&raw, "tls_mode"),
+            tls_alpns: strings(&raw, "tls_alpns"),
+            tls_min_version: string(&raw, "tls_min_version"),
+            tls_ciphers: strings(&raw, "tls_ciphers"),
+            // Older engines said `mtls`.
+            mtls_auth: boolean(&raw, "mtls_auth").or_else(|| boolean(&raw, "mtls")),
+            http_use_tls: boolean(&raw, "http_use_tls"),
+            upstream_tls: boolean(&raw, "upstream_tls"),
+            rstream_auth: boolean(&raw, "rstream_auth"),
+            challenge_mode: boolean(&raw, "challenge_mode"),
+            datagram_guaranteed_delivery: boolean(&raw, "datagram_guaranteed_delivery"),
+            allow_cross_region_routing: boolean(&raw, "allow_cross_region_routing"),
             labels: labels(&raw),
             raw,
         }
@@ -105,6 +157,14 @@ pub struct ClientItem {
     pub arch: Option<String>,
     /// The protocol version the client speaks.
     pub protocol_version: Option<String>,
+    /// The cluster the client is connected to.
+    pub cluster_id: Option<String>,
+    /// The hosted project's plan.
+    pub plan: Option<String>,
+    /// The infrastructure provider of the cluster.
+    pub provider: Option<String>,
+    /// The region of the cluster.
+    pub region: Option<String>,
     /// The client's labels (labels whose value is not a string are left out).
     pub labels: BTreeMap<String, String>,
     /// The whole object, unknown fields included.
@@ -128,6 +188,10 @@ impl From<Map<String, Value>> for ClientItem {
             os: field("os"),
             arch: field("arch"),
             protocol_version: field("protocol_version"),
+            cluster_id: string(&raw, "cluster_id"),
+            plan: string(&raw, "plan"),
+            provider: string(&raw, "provider"),
+            region: string(&raw, "region"),
             labels: labels(&raw),
             raw,
         }
@@ -328,6 +392,21 @@ fn boolean(map: &Map<String, Value>, key: &str) -> Option<bool> {
     map.get(key).and_then(Value::as_bool)
 }
 
+/// The strings of an array field (other elements left out); empty when
+/// the field is absent or not an array.
+fn strings(map: &Map<String, Value>, key: &str) -> Vec<String> {
+    map.get(key)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn labels(map: &Map<String, Value>) -> BTreeMap<String, String> {
     map.get("labels")
         .and_then(Value::as_object)
@@ -362,6 +441,54 @@ mod tests {
         assert_eq!(item.labels.len(), 1);
         assert!(item.raw.contains_key("brand_new_field"));
         assert!(serde_json::from_value::<TunnelItem>(json!([1])).is_err());
+    }
+
+    #[test]
+    fn hosted_tunnel_fields_are_typed() {
+        // Shaped like the JavaScript SDK's tunnel schema.
+        let item: TunnelItem = serde_json::from_value(json!({
+            "id": "t1", "client_id": "c1", "status": "online",
+            "cluster_id": "cl-eu", "plan": "pro", "provider": "aws", "region": "eu-west",
+            "geo_ip": ["FR", "DE", 7], "trusted_ips": ["10.0.0.0/8"],
+            "tls_mode": "terminated", "tls_alpns": ["h2", "http/1.1"],
+            "tls_min_version": "1.3", "tls_ciphers": ["TLS_AES_128_GCM_SHA256"],
+            "mtls_auth": true, "http_use_tls": false, "upstream_tls": true,
+            "token_auth": true, "rstream_auth": false, "challenge_mode": true,
+            "datagram_guaranteed_delivery": false, "allow_cross_region_routing": true
+        }))
+        .unwrap();
+        assert_eq!(item.cluster_id.as_deref(), Some("cl-eu"));
+        assert_eq!(item.plan.as_deref(), Some("pro"));
+        assert_eq!(item.provider.as_deref(), Some("aws"));
+        assert_eq!(item.region.as_deref(), Some("eu-west"));
+        assert_eq!(item.geo_ip, ["FR", "DE"]);
+        assert_eq!(item.trusted_ips, ["10.0.0.0/8"]);
+        assert_eq!(item.tls_mode.as_deref(), Some("terminated"));
+        assert_eq!(item.tls_alpns, ["h2", "http/1.1"]);
+        assert_eq!(item.tls_min_version.as_deref(), Some("1.3"));
+        assert_eq!(item.tls_ciphers, ["TLS_AES_128_GCM_SHA256"]);
+        assert_eq!(item.mtls_auth, Some(true));
+        assert_eq!(item.http_use_tls, Some(false));
+        assert_eq!(item.upstream_tls, Some(true));
+        assert_eq!(item.token_auth, Some(true));
+        assert_eq!(item.rstream_auth, Some(false));
+        assert_eq!(item.challenge_mode, Some(true));
+        assert_eq!(item.datagram_guaranteed_delivery, Some(false));
+        assert_eq!(item.allow_cross_region_routing, Some(true));
+
+        // The older name of the client-certificate flag.
+        let old: TunnelItem = serde_json::from_value(json!({"mtls": false})).unwrap();
+        assert_eq!(old.mtls_auth, Some(false));
+        assert!(old.geo_ip.is_empty());
+
+        let client: ClientItem = serde_json::from_value(json!({
+            "id": "c1", "cluster_id": "cl-eu", "plan": "pro", "provider": "gcp", "region": "us"
+        }))
+        .unwrap();
+        assert_eq!(client.cluster_id.as_deref(), Some("cl-eu"));
+        assert_eq!(client.plan.as_deref(), Some("pro"));
+        assert_eq!(client.provider.as_deref(), Some("gcp"));
+        assert_eq!(client.region.as_deref(), Some("us"));
     }
 
     #[test]
