@@ -88,6 +88,22 @@ async fn session(mut socket: WebSocket, mut events: broadcast::Receiver<Option<V
     }
 }
 
+/// A connection that says `state.initial`, then nothing, but reads (so
+/// that pings are answered).
+async fn quiet_upgrade(State(emulator): State<Emulator>, ws: WebSocketUpgrade) -> Response {
+    emulator.params.lock().unwrap().push(Value::Null);
+    ws.on_upgrade(|mut socket| async move {
+        let initial = event("state.initial", json!({"tunnels": [], "clients": []}));
+        if socket
+            .send(Message::Text(initial.to_string().into()))
+            .await
+            .is_ok()
+        {
+            while let Some(Ok(_)) = socket.recv().await {}
+        }
+    })
+}
+
 async fn serve() -> (String, Emulator) {
     let (events, _) = broadcast::channel(64);
     let emulator = Emulator {
@@ -96,6 +112,7 @@ async fn serve() -> (String, Emulator) {
     };
     let app = Router::new()
         .route("/api/websocket", get(upgrade))
+        .route("/quiet/api/websocket", get(quiet_upgrade))
         .with_state(emulator.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -263,4 +280,53 @@ async fn websocket_watch_against_the_local_engine() {
     let err = guard(events.next()).await.unwrap().unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
     assert!(guard(events.next()).await.is_none());
+}
+
+fn api_at(url: &str) -> rstream_core::api::EngineApi {
+    rstream_core::Client::builder()
+        .engine("127.0.0.1:1")
+        .token(TOKEN)
+        .build()
+        .unwrap()
+        .engine_api()
+        .unwrap()
+        .with_base_url(url)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_silent_websocket_is_taken_for_dead_and_replaced() {
+    // The emulator neither sends after its ping nor reads: our pings go
+    // unanswered, and the idle timeout reconnects.
+    let (url, emulator) = serve().await;
+    let api = api_at(&url);
+    let events = api.watch(
+        WatchOptions::new()
+            .transport(WatchTransport::WebSocket)
+            .idle_timeout(Duration::from_millis(900)),
+    );
+    futures_util::pin_mut!(events);
+    let first = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(first.kind, EventKind::StateInitial);
+    let again = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(again.kind, EventKind::StateInitial, "a new connection");
+    assert!(emulator.params.lock().unwrap().len() >= 2);
+}
+
+#[tokio::test]
+async fn a_quiet_websocket_that_answers_pings_is_kept() {
+    let (url, emulator) = serve().await;
+    let api = api_at(&url.replace("/api", "/quiet/api"));
+    let events = api.watch(
+        WatchOptions::new()
+            .transport(WatchTransport::WebSocket)
+            .idle_timeout(Duration::from_millis(900)),
+    );
+    futures_util::pin_mut!(events);
+    let first = guard(events.next()).await.unwrap().unwrap();
+    assert_eq!(first.kind, EventKind::StateInitial);
+    // Four idle timeouts of silence but for pongs: still the one connection.
+    let next = tokio::time::timeout(Duration::from_millis(3600), events.next()).await;
+    assert!(next.is_err(), "no event and no reconnect: {next:?}");
+    assert_eq!(emulator.params.lock().unwrap().len(), 1);
 }

@@ -146,7 +146,7 @@ async fn a_failing_provider_ends_the_watch_with_its_error() {
 
 /// What an HTTP server on loopback receives: the request head of the
 /// first request, answered with a 401 so that the watch ends.
-async fn first_request_head(options: WatchOptions) -> (String, Error) {
+async fn first_request_head(options: WatchOptions) -> (String, Error, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = tokio::spawn(async move {
@@ -168,36 +168,56 @@ async fn first_request_head(options: WatchOptions) -> (String, Error) {
         String::from_utf8(head).unwrap()
     });
     let engine = engine().await;
+    let token = engine.issue_api_token(Duration::from_secs(60));
     let api = client(&engine)
         .engine_api()
         .unwrap()
         .with_base_url(&format!("http://127.0.0.1:{port}/api"))
         .unwrap()
-        .with_token_provider(TokenProvider::fixed("tok_in_transit"))
+        .with_token_provider(TokenProvider::fixed(token.clone()))
         .unwrap();
     let events = api.watch(options);
     futures_util::pin_mut!(events);
     let error = next(&mut events).await.expect("an error").unwrap_err();
-    (guard(server).await.unwrap(), error)
+    (guard(server).await.unwrap(), error, token)
 }
 
 #[tokio::test]
 async fn the_token_travels_where_the_options_say() {
     for transport in [WatchTransport::Sse, WatchTransport::WebSocket] {
-        let (head, error) =
+        let (head, error, token) =
             first_request_head(WatchOptions::new().transport(transport).query_token(true)).await;
         let lower = head.to_ascii_lowercase();
-        assert!(head.contains("rstream.token=tok_in_transit"), "{head}");
+        assert!(head.contains(&format!("rstream.token={token}")), "{head}");
         assert!(!lower.contains("\r\nauthorization:"), "{head}");
         assert!(error.is_unauthorized(), "{error}");
-        assert!(!error.to_string().contains("tok_in_transit"), "{error}");
+        assert!(!error.to_string().contains(&token), "{error}");
 
-        let (head, _) = first_request_head(WatchOptions::new().transport(transport)).await;
+        let (head, _, token) = first_request_head(WatchOptions::new().transport(transport)).await;
         let lower = head.to_ascii_lowercase();
-        assert!(
-            lower.contains("\r\nauthorization: bearer tok_in_transit\r\n"),
-            "{head}"
+        let bearer = format!(
+            "\r\nauthorization: bearer {}\r\n",
+            token.to_ascii_lowercase()
         );
+        assert!(lower.contains(&bearer), "{head}");
         assert!(!head.contains("rstream.token"), "{head}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_unfit_for_a_url_is_refused_before_it_is_sent() {
+    let engine = engine().await;
+    for transport in [WatchTransport::Sse, WatchTransport::WebSocket] {
+        let api = client(&engine)
+            .engine_api()
+            .unwrap()
+            .with_token_provider(TokenProvider::fixed("tok_opaque_long_lived"))
+            .unwrap();
+        let events = api.watch(WatchOptions::new().transport(transport).query_token(true));
+        futures_util::pin_mut!(events);
+        let error = next(&mut events).await.expect("an error").unwrap_err();
+        assert!(error.is_invalid(), "{error}");
+        assert!(!error.to_string().contains("tok_opaque"), "{error}");
+        assert!(next(&mut events).await.is_none());
     }
 }

@@ -42,13 +42,14 @@ use crate::{Client, Error};
 
 mod filters;
 mod items;
+mod query_token;
 mod sse;
 mod watch;
 mod websocket;
 
 pub use filters::{ClientFilters, TunnelFilters};
 pub use items::{ClientItem, EventKind, Health, InitialState, TunnelItem, WatchEvent};
-pub use watch::{WatchOptions, WatchTransport};
+pub use watch::{DEFAULT_WATCH_IDLE_TIMEOUT, WatchOptions, WatchTransport};
 
 /// The query parameter that carries the token on the streaming endpoints
 /// (`/api/sse`, `/api/websocket`) when headers cannot.
@@ -314,6 +315,7 @@ impl EngineApi {
         }
         if let Some(token) = self.token().await? {
             request = if token_in_query {
+                query_token::check(token.expose(), crate::auth::unix_now())?;
                 request.query(&[(QUERY_TOKEN_PARAMETER, token.expose())])
             } else {
                 request.bearer_auth(token.expose())

@@ -8,7 +8,7 @@ use futures_util::Stream;
 
 use super::filters::watch_params;
 use super::sse::SseParser;
-use super::websocket::{self, WatchSocket};
+use super::websocket::{self, Frame, WatchSocket};
 use super::{ClientFilters, EngineApi, TunnelFilters, WatchEvent};
 use crate::reconnect::Backoff;
 use crate::{Error, http};
@@ -24,8 +24,21 @@ pub enum WatchTransport {
     WebSocket,
 }
 
+/// How long a watch waits without a byte from the engine (events, SSE
+/// keep-alive comments, WebSocket pings or pongs) before it takes the
+/// connection for dead and reconnects; Go's watch uses the same bound.
+pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// How often a quiet watch WebSocket is pinged (Go's watch interval), or
+/// a third of the idle timeout when that is shorter.
+const WS_PING_INTERVAL: Duration = Duration::from_secs(20);
+
+fn ping_interval(idle_timeout: Option<Duration>) -> Duration {
+    idle_timeout.map_or(WS_PING_INTERVAL, |idle| (idle / 3).min(WS_PING_INTERVAL))
+}
+
 /// What to watch and how.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct WatchOptions {
     /// Tunnel events to receive; `None` sends no tunnel filter.
@@ -35,12 +48,35 @@ pub struct WatchOptions {
     /// The transport (default SSE).
     pub transport: WatchTransport,
     /// Reconnect when nothing (not even a keep-alive) arrived for this
-    /// long. Default: none, a silent connection is kept.
+    /// long; `None` keeps a silent connection forever. Default:
+    /// [`DEFAULT_WATCH_IDLE_TIMEOUT`]. Over WebSocket, a quiet connection
+    /// is pinged every 20 s (or a third of this timeout, if shorter), so
+    /// only a dead one stays silent.
     pub idle_timeout: Option<Duration>,
     /// Send the token as the `rstream.token` query parameter rather than
-    /// an `Authorization` header (for intermediaries that drop headers on
-    /// streaming requests, as browsers' `EventSource` must). Default: off.
+    /// an `Authorization` header, as the JavaScript SDK's watch does (a
+    /// browser's `EventSource` cannot set headers). Default: off.
+    ///
+    /// A token in a URL may be logged on the way, so the JavaScript SDK's
+    /// rules apply, checked on every token before it is sent: a JWT, not
+    /// a personal access token, unexpired, issued at most 5 minutes ahead
+    /// of this clock, living at most an hour; permissions, if any, only
+    /// `tunnels.resources.read-only`; resources that grant listing tunnels
+    /// and neither creating nor connecting. A token breaking them ends the
+    /// watch with [`Error::Invalid`].
     pub query_token: bool,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        WatchOptions {
+            tunnels: None,
+            clients: None,
+            transport: WatchTransport::default(),
+            idle_timeout: Some(DEFAULT_WATCH_IDLE_TIMEOUT),
+            query_token: false,
+        }
+    }
 }
 
 impl WatchOptions {
@@ -67,9 +103,10 @@ impl WatchOptions {
         self
     }
 
-    /// Reconnect after this long without any byte from the engine.
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = Some(timeout);
+    /// Reconnect after this long without any byte from the engine;
+    /// `None` never does.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
         self
     }
 
@@ -151,7 +188,7 @@ enum Connection {
 impl Connection {
     /// The JSON payloads of the next events, waiting for at least one
     /// chunk or message; `Err` when the connection is over.
-    async fn next_payloads(&mut self) -> Result<Vec<String>, Error> {
+    async fn next_payloads(&mut self, ping_every: Duration) -> Result<Vec<String>, Error> {
         match self {
             Connection::Sse { response, parser } => {
                 match response
@@ -167,12 +204,25 @@ impl Connection {
                     None => Err(Error::Closed("the engine ended the event stream".into())),
                 }
             }
-            Connection::WebSocket(socket) => match websocket::next_text(socket).await? {
-                Some(text) => Ok(vec![text]),
-                None => Err(Error::Closed(
-                    "the engine closed the event WebSocket".into(),
-                )),
-            },
+            Connection::WebSocket(socket) => {
+                // A quiet connection is pinged, so that a dead one shows
+                // up as silence (the idle timeout) rather than never.
+                // Only what the engine sends counts as life: our own ping
+                // does not return, the engine's pong does.
+                let frame = loop {
+                    match tokio::time::timeout(ping_every, websocket::next_frame(socket)).await {
+                        Ok(frame) => break frame?,
+                        Err(_) => websocket::ping(socket).await?,
+                    }
+                };
+                match frame {
+                    Frame::Text(text) => Ok(vec![text]),
+                    Frame::Alive => Ok(Vec::new()),
+                    Frame::Closed => Err(Error::Closed(
+                        "the engine closed the event WebSocket".into(),
+                    )),
+                }
+            }
         }
     }
 }
@@ -209,11 +259,12 @@ impl WatchState {
                 }
                 continue;
             };
+            let ping_every = ping_interval(self.idle_timeout);
             let outcome = match self.idle_timeout {
-                Some(limit) => tokio::time::timeout(limit, connection.next_payloads())
+                Some(limit) => tokio::time::timeout(limit, connection.next_payloads(ping_every))
                     .await
                     .unwrap_or_else(|_| Err(Error::timeout("waiting for engine events", limit))),
-                None => connection.next_payloads().await,
+                None => connection.next_payloads(ping_every).await,
             };
             match outcome {
                 Ok(payloads) => {
@@ -274,7 +325,7 @@ impl WatchState {
 pub(crate) fn is_final(error: &Error) -> bool {
     match error {
         Error::Http { status, .. } => (400..500).contains(status) && !matches!(status, 408 | 429),
-        Error::Config(_) => true,
+        Error::Config(_) | Error::Invalid(_) => true,
         _ => error.is_unauthorized(),
     }
 }
@@ -297,6 +348,7 @@ mod tests {
             assert!(!is_final(&http(status)), "{status}");
         }
         assert!(is_final(&Error::config("x")));
+        assert!(is_final(&Error::invalid("x")));
         assert!(is_final(&Error::engine(1000, "no")));
         assert!(!is_final(&Error::io(
             "x",

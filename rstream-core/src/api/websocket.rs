@@ -38,6 +38,7 @@ impl EngineApi {
             url.query_pairs_mut().append_pair("params", &params);
         }
         if let (Some(token), true) = (&token, token_in_query) {
+            super::query_token::check(token.expose(), crate::auth::unix_now())?;
             url.query_pairs_mut()
                 .append_pair(super::QUERY_TOKEN_PARAMETER, token.expose());
         }
@@ -107,16 +108,26 @@ impl EngineApi {
     }
 }
 
-/// The next text payload of `socket`; `Ok(None)` once it closed.
-pub(crate) async fn next_text(socket: &mut WatchSocket) -> Result<Option<String>, Error> {
+/// What the next frame of a watch WebSocket brought.
+pub(crate) enum Frame {
+    /// An event's text.
+    Text(String),
+    /// A ping or a pong: the connection is alive, no event.
+    Alive,
+    /// The engine closed the WebSocket.
+    Closed,
+}
+
+/// The next frame of `socket` that matters to a watch.
+pub(crate) async fn next_frame(socket: &mut WatchSocket) -> Result<Frame, Error> {
     loop {
         let Some(message) = socket.next().await else {
-            return Ok(None);
+            return Ok(Frame::Closed);
         };
         match message.map_err(transport_error)? {
-            Message::Text(text) => return Ok(Some(text.as_str().to_owned())),
+            Message::Text(text) => return Ok(Frame::Text(text.as_str().to_owned())),
             Message::Binary(bytes) => match String::from_utf8(bytes.to_vec()) {
-                Ok(text) => return Ok(Some(text)),
+                Ok(text) => return Ok(Frame::Text(text)),
                 Err(_) => tracing::warn!("binary engine event is not UTF-8, skipped"),
             },
             Message::Ping(payload) => {
@@ -125,11 +136,21 @@ pub(crate) async fn next_text(socket: &mut WatchSocket) -> Result<Option<String>
                     .send(Message::Pong(payload))
                     .await
                     .map_err(transport_error)?;
+                return Ok(Frame::Alive);
             }
-            Message::Close(_) => return Ok(None),
-            Message::Pong(_) | Message::Frame(_) => {}
+            Message::Pong(_) => return Ok(Frame::Alive),
+            Message::Close(_) => return Ok(Frame::Closed),
+            Message::Frame(_) => {}
         }
     }
+}
+
+/// Sends a ping, for the engine's pong to show the connection alive.
+pub(crate) async fn ping(socket: &mut WatchSocket) -> Result<(), Error> {
+    socket
+        .send(Message::Ping(Vec::new().into()))
+        .await
+        .map_err(transport_error)
 }
 
 fn handshake_error(error: tungstenite::Error) -> Error {

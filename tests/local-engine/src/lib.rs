@@ -506,8 +506,32 @@ impl LocalEngine {
     /// the `rstream.token` query parameter) until it expires, and an event
     /// stream opened with it ends when it does, as a short-lived token's
     /// would on a real engine.
+    ///
+    /// The token is shaped like a hosted project's short-lived watch token
+    /// (a JWT whose claims say `type: app`, `iat`, `exp` and list-only
+    /// tunnel resources), so that it meets the rules for a token in a URL;
+    /// its signature is not a real one, and this engine checks only that
+    /// it issued the token.
     pub fn issue_api_token(&self, ttl: Duration) -> String {
-        let token = format!("tok_short_{}", uuid::Uuid::new_v4().simple());
+        use base64::Engine as _;
+        let b64 = |text: String| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let claims = serde_json::json!({
+            "type": "app",
+            "clientId": "local-engine",
+            "iat": now,
+            "exp": now + ttl.as_secs() + 2,
+            "resources": {"tunnels": {"scopes": {"tunnels": {"list": true}}}},
+            "jti": uuid::Uuid::new_v4().simple().to_string(),
+        });
+        let token = format!(
+            "{}.{}.{}",
+            b64(r#"{"alg":"ES512","typ":"JWT"}"#.to_owned()),
+            b64(claims.to_string()),
+            b64("local-engine".to_owned())
+        );
         let expiry = tokio::time::Instant::now() + ttl;
         self.shared
             .api_tokens
