@@ -121,19 +121,63 @@ impl Client {
     }
 
     /// Dials a private tunnel by name or id, with the client's zero-RTT
-    /// default (on unless configured otherwise).
+    /// default (on unless configured otherwise) and its token.
     pub async fn dial(&self, tunnel: &str) -> Result<TunnelStream, Error> {
-        self.dial_with(tunnel, self.inner.zero_rtt).await
+        self.dial_with(tunnel, DialOptions::new()).await
     }
 
-    /// Dials a private tunnel by name or id.
+    /// Dials a private tunnel by name or id, as `options` say.
     ///
-    /// With `zero_rtt` the stream is returned as soon as the request is
+    /// With zero-RTT the stream is returned as soon as the request is
     /// sent, and an engine refusal shows up as the stream closing. Without
     /// it, the engine's answer is awaited and a refusal is an
     /// [`Error::Engine`] with the engine's code.
-    pub async fn dial_with(&self, tunnel: &str, zero_rtt: bool) -> Result<TunnelStream, Error> {
-        crate::handshake::dial(&self.inner, tunnel, zero_rtt).await
+    pub async fn dial_with(
+        &self,
+        tunnel: &str,
+        options: DialOptions,
+    ) -> Result<TunnelStream, Error> {
+        let zero_rtt = options.zero_rtt.unwrap_or(self.inner.zero_rtt);
+        let token = options.token.as_ref().or(self.inner.token.as_ref());
+        crate::handshake::dial(&self.inner, tunnel, zero_rtt, token).await
+    }
+}
+
+/// How one [`Client::dial_with`] differs from the client's defaults.
+///
+/// ```
+/// use rstream_core::DialOptions;
+/// // Awaited, with a token minted for this one dial (say, a user's).
+/// let options = DialOptions::new().zero_rtt(false).token("tok_for_this_dial");
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct DialOptions {
+    /// Zero-RTT on or off; `None` takes the client's default.
+    pub zero_rtt: Option<bool>,
+    /// The token sent with this dial instead of the client's, as the
+    /// Python and JavaScript SDKs' per-dial `token` does: the engine
+    /// checks it, not the client's, against the tunnel.
+    pub token: Option<Secret>,
+}
+
+impl DialOptions {
+    /// The client's defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Zero-RTT on or off for this dial.
+    pub fn zero_rtt(mut self, enabled: bool) -> Self {
+        self.zero_rtt = Some(enabled);
+        self
+    }
+
+    /// Send `token` with this dial instead of the client's.
+    pub fn token(mut self, token: impl Into<Secret>) -> Self {
+        self.token = Some(token.into());
+        self
     }
 }
 

@@ -22,7 +22,12 @@ pub(crate) const PROXY_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times a proxy dial is tried (retrying only timeouts).
 pub(crate) const PROXY_DIAL_ATTEMPTS: usize = 2;
 
-pub(crate) async fn dial(link: &Link, tunnel: &str, zero_rtt: bool) -> Result<TunnelStream, Error> {
+pub(crate) async fn dial(
+    link: &Link,
+    tunnel: &str,
+    zero_rtt: bool,
+    token: Option<&Secret>,
+) -> Result<TunnelStream, Error> {
     if tunnel.is_empty() {
         return Err(Error::config("dial needs a tunnel name or id"));
     }
@@ -33,7 +38,7 @@ pub(crate) async fn dial(link: &Link, tunnel: &str, zero_rtt: bool) -> Result<Tu
         let work = async {
             let mut io = link.open_connection(None).await?;
             let request = StreamReq {
-                client_details: Some(link.client_details(inner.token.as_ref())),
+                client_details: Some(link.client_details(token)),
                 tunnel_id_name: tunnel.to_owned(),
                 zero_rtt: Some(zero_rtt),
                 datagram_channel: None,

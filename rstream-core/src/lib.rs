@@ -97,6 +97,7 @@ pub mod turn;
 
 pub use client::{
     AGENT, Client, ClientBuilder, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_OPERATION_TIMEOUT,
+    DialOptions,
 };
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -1,6 +1,6 @@
 //! Private dial and local forwarding against the local engine.
 
-use rstream_core::{ErrorCode, TunnelOptions};
+use rstream_core::{DialOptions, ErrorCode, TunnelOptions};
 use rstream_e2e::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -17,7 +17,9 @@ async fn dial_echo(zero_rtt: bool, by_id: bool) {
         "private-echo".to_owned()
     };
     let dialer = client(&engine);
-    let mut stream = guard(dialer.dial_with(&target, zero_rtt)).await.unwrap();
+    let mut stream = guard(dialer.dial_with(&target, DialOptions::new().zero_rtt(zero_rtt)))
+        .await
+        .unwrap();
     if !zero_rtt {
         assert!(
             !stream.info().stream_id.is_empty(),
@@ -53,12 +55,12 @@ async fn dial_by_id_with_answer() {
 #[tokio::test]
 async fn dial_unknown_tunnel_is_typed() {
     let engine = engine().await;
-    let err = guard(client(&engine).dial_with("nope", false))
+    let err = guard(client(&engine).dial_with("nope", DialOptions::new().zero_rtt(false)))
         .await
         .unwrap_err();
     assert_eq!(err.engine_code(), Some(ErrorCode::TunnelNotFound), "{err}");
     // With zero-RTT the refusal shows as the stream closing.
-    let mut stream = guard(client(&engine).dial_with("nope", true))
+    let mut stream = guard(client(&engine).dial_with("nope", DialOptions::new().zero_rtt(true)))
         .await
         .unwrap();
     let _ = stream.write_all(b"hello").await;
@@ -78,10 +80,30 @@ async fn dial_with_wrong_token_is_unauthorized() {
         .await
         .unwrap();
     let stranger = builder(&engine).token("tok_wrong").build().unwrap();
-    let err = guard(stranger.dial_with("guarded", false))
+    let err = guard(stranger.dial_with("guarded", DialOptions::new().zero_rtt(false)))
         .await
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
+}
+
+#[tokio::test]
+async fn a_per_dial_token_replaces_the_clients() {
+    let engine = engine().await;
+    let owner = guard(client(&engine).connect()).await.unwrap();
+    let _tunnel = guard(owner.create_tunnel(TunnelOptions::new().name("guarded")))
+        .await
+        .unwrap();
+    // A client with a wrong token dials with the right one for this dial...
+    let stranger = builder(&engine).token("tok_wrong").build().unwrap();
+    let right = DialOptions::new().zero_rtt(false).token("tok_test");
+    guard(stranger.dial_with("guarded", right)).await.unwrap();
+    // ...and a client with the right token is refused with a wrong one.
+    let wrong = DialOptions::new().zero_rtt(false).token("tok_other");
+    let err = guard(client(&engine).dial_with("guarded", wrong))
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized(), "{err}");
+    assert!(!err.to_string().contains("tok_other"), "{err}");
 }
 
 #[tokio::test]
@@ -136,7 +158,9 @@ async fn forward_to_a_dead_service_closes_only_that_stream() {
     });
     let dialer = client(&engine);
     for _ in 0..2 {
-        let mut stream = guard(dialer.dial_with("dead", false)).await.unwrap();
+        let mut stream = guard(dialer.dial_with("dead", DialOptions::new().zero_rtt(false)))
+            .await
+            .unwrap();
         let _ = stream.write_all(b"hello").await;
         let mut buf = Vec::new();
         let _ = guard(stream.read_to_end(&mut buf)).await;
@@ -156,7 +180,9 @@ async fn later_connections_resume_the_tls_session() {
     spawn_echo(tunnel);
     let before = engine.tls_handshakes();
     for i in 0..5u8 {
-        let mut stream = guard(client.dial_with("resume", false)).await.unwrap();
+        let mut stream = guard(client.dial_with("resume", DialOptions::new().zero_rtt(false)))
+            .await
+            .unwrap();
         // The round trip also takes in the engine's session tickets.
         assert_eq!(guard(echo_roundtrip(&mut stream, &[i])).await, [i]);
     }

@@ -118,7 +118,9 @@ impl Service<Uri> for TunnelConnector {
         let zero_rtt = self.zero_rtt;
         Connecting(Box::pin(async move {
             let tunnel = tunnel_name(&uri)?;
-            let stream = client.dial_with(&tunnel, zero_rtt).await?;
+            let stream = client
+                .dial_with(&tunnel, rstream_core::DialOptions::new().zero_rtt(zero_rtt))
+                .await?;
             tracing::debug!(tunnel = %tunnel, "dialed a private tunnel for HTTP");
             Ok(TunnelConnection {
                 io: TokioIo::new(stream),

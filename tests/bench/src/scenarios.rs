@@ -558,7 +558,12 @@ impl Bench {
         });
         let one = |client: Client| async move {
             // The round trip also receives the engine's session tickets.
-            let mut stream = client.dial_with("bench-resumption", false).await?;
+            let mut stream = client
+                .dial_with(
+                    "bench-resumption",
+                    rstream_core::DialOptions::new().zero_rtt(false),
+                )
+                .await?;
             stream.write_all(b"x").await?;
             let mut byte = [0u8; 1];
             stream.read_exact(&mut byte).await?;

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use rstream_core::config::{ConfigOptions, resolve};
-use rstream_core::{Client, TunnelOptions};
+use rstream_core::{Client, DialOptions, TunnelOptions};
 use rstream_e2e::{builder, echo_roundtrip, engine, guard, spawn_echo};
 
 const TOKEN: &str = "tok_test";
@@ -60,7 +60,7 @@ async fn secrets_stay_out_of_logs_debug_and_errors() {
         .await
         .unwrap();
     assert_eq!(guard(echo_roundtrip(&mut edge, b"one")).await, b"one");
-    let mut dialed = guard(client.dial_with("secret-keeper", false))
+    let mut dialed = guard(client.dial_with("secret-keeper", DialOptions::new().zero_rtt(false)))
         .await
         .unwrap();
     assert_eq!(guard(echo_roundtrip(&mut dialed, b"two")).await, b"two");

@@ -87,7 +87,9 @@ async fn serve_echo(name: &str) -> Result<(), BoxError> {
 
 async fn dial(target: &str, zero_rtt: bool, message: &str) -> Result<(), BoxError> {
     let client = Client::from_env()?;
-    let mut stream = client.dial_with(target, zero_rtt).await?;
+    let mut stream = client
+        .dial_with(target, rstream_core::DialOptions::new().zero_rtt(zero_rtt))
+        .await?;
     stream.write_all(message.as_bytes()).await?;
     stream.flush().await?;
     let mut back = vec![0u8; message.len()];
