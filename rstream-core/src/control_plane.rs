@@ -50,6 +50,8 @@ pub struct ControlPlane {
     headers: reqwest::header::HeaderMap,
     timeout: Duration,
     http: reqwest::Client,
+    /// Where TURN keyring keys are fetched (default: the API URL).
+    turn_keyring_url: Option<Url>,
 }
 
 impl fmt::Debug for ControlPlane {
@@ -73,6 +75,7 @@ pub struct ControlPlaneBuilder {
     tls: TlsSettings,
     proxy: Option<ProxySettings>,
     timeout: Option<Duration>,
+    turn_keyring_url: Option<String>,
 }
 
 impl ControlPlaneBuilder {
@@ -109,6 +112,13 @@ impl ControlPlaneBuilder {
         self
     }
 
+    /// Where TURN keyring keys are fetched from
+    /// (`<url>/keyrings/turn/<realm>.spki.der.hex`); the API URL by default.
+    pub fn turn_keyring_url(mut self, url: impl Into<String>) -> Self {
+        self.turn_keyring_url = Some(url.into());
+        self
+    }
+
     /// Bound on each request (default 15 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
@@ -132,6 +142,25 @@ impl ControlPlaneBuilder {
         }
         let path = api_url.path().trim_end_matches('/').to_owned();
         api_url.set_path(&path);
+        let turn_keyring_url = match self.turn_keyring_url.as_deref().map(str::trim) {
+            None => None,
+            Some(text) => {
+                let url = Url::parse(text).map_err(|e| {
+                    Error::config(format!("invalid TURN keyring URL {text:?}: {e}"))
+                })?;
+                if !matches!(url.scheme(), "https" | "http")
+                    || url.host_str().is_none()
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                    || !url.username().is_empty()
+                {
+                    return Err(Error::config(format!(
+                        "invalid TURN keyring URL {text:?}: expected https://host[:port][/path]"
+                    )));
+                }
+                Some(url)
+            }
+        };
         let mut headers = reqwest::header::HeaderMap::new();
         for (name, value) in &self.headers {
             let header =
@@ -155,6 +184,7 @@ impl ControlPlaneBuilder {
             headers,
             timeout: self.timeout.unwrap_or(DEFAULT_CONTROL_PLANE_TIMEOUT),
             http,
+            turn_keyring_url,
         })
     }
 }

@@ -115,6 +115,12 @@ impl TurnOptions {
 
     /// Checks every option; returns the normalised project endpoint and
     /// cluster domain.
+    /// The cluster domain the credentials are for (the TURN realm), as
+    /// given.
+    pub fn cluster_domain(&self) -> &str {
+        &self.cluster_domain
+    }
+
     fn checked(&self) -> Result<(String, String)> {
         let domain = self.cluster_domain.trim().to_ascii_lowercase();
         if domain.is_empty() {
@@ -307,7 +313,7 @@ fn component(value: &str, what: &str) -> Result<String> {
 
 /// A lower-case DNS name: labels of 1 to 63 of `a-z 0-9 -`, not starting or
 /// ending with `-`, 253 characters at most.
-fn valid_domain(domain: &str) -> bool {
+pub(crate) fn valid_domain(domain: &str) -> bool {
     domain.len() <= 253
         && domain.split('.').all(|label| {
             !label.is_empty()

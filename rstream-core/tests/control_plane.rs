@@ -17,6 +17,7 @@ use axum::routing::{get, post};
 use rstream_core::auth::{AppCredentials, verify_es512};
 use rstream_core::config::{ConfigOptions, resolve};
 use rstream_core::control_plane::{ControlPlane, ProjectQuery, ProjectRef, TokenRequest};
+use rstream_core::turn::TurnOptions;
 use rstream_core::{ClientBuilder, Error, TunnelOptions};
 use rstream_e2e::*;
 use serde_json::{Value, json};
@@ -56,6 +57,8 @@ struct Seen {
     turn_requests: Vec<(String, Value)>,
     /// Claims of the application tokens that authenticated.
     app_claims: Vec<Value>,
+    /// Keyring files asked for, and whether an `Authorization` came along.
+    keyring_requests: Vec<(String, bool)>,
 }
 
 #[derive(Clone)]
@@ -216,6 +219,42 @@ async fn create_token(State(plane): State<Plane>, headers: HeaderMap, body: Stri
     axum::Json(json!({"token": "tok_short_lived", "expires_at": "later"})).into_response()
 }
 
+/// A P-521 application secret and a cluster keyring key, with the APP-mode
+/// username and credential Python derives from them (the vectors of
+/// `rstream-core/src/turn/tests.rs`).
+const TURN_APP_SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d30201010442015b14046d\
+    1b87a119f0f6fb884f7791c03526240032c133355164203d2b408174612f4fedb8bf6dac44f0e8f4\
+    17487cfa4ffb9c8879fd5d25bce82840e95dfe2804a18189038186000400c396e6005f96aa80df8a\
+    553b54033416b2f3a4f42b3992f2635b1fff626f047d9a9d1954127884825f35929599bc03ad8beb\
+    e56e9f7f774515f7f49501b4f5fb5d015b80dc7b671561fb738bb0157a8d6ebd7409bb88f576d328\
+    f0d4bbd423a12b75585f00ff0acaa80747083b2064f0031d70d070e6660d9829ac771853bfdcaa25\
+    bf";
+const SERVER_SPKI: &str = "30819b301006072a8648ce3d020106052b810400230381860004011be2612b5759990e6146cd4e46\
+    dd8d2fc0ed8472db0dac99f532f80dc5771c306b5d08890df1a95224402503d0aed232abc9c39a17\
+    dbe49584f1351590ff1086d40122f73c0d86db9fee9bd88a2b95c4e2de92045697943dade0d723ff\
+    0dc1768af2df311f88417abb700da195e21497464a79ce24014701ca102792cbd9e2a6f58e07";
+const APP_USER: &str = "v1:1700003600:app:proj-ep:client-1";
+const APP_CRED: &str = "GLcqydmygp1gR2UGCFVgV4OWXYUkhs3oXPV4PiqMBPY=";
+
+async fn keyring(
+    State(plane): State<Plane>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    plane
+        .seen
+        .lock()
+        .unwrap()
+        .keyring_requests
+        .push((file.clone(), headers.contains_key("authorization")));
+    match file.as_str() {
+        "cluster.example.rstream.test.spki.der.hex" => format!("{SERVER_SPKI}\n").into_response(),
+        "huge.example.test.spki.der.hex" => "a".repeat(9000).into_response(),
+        "html.example.test.spki.der.hex" => "<html>moved</html>".into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such keyring").into_response(),
+    }
+}
+
 /// Serves the in-test control plane on loopback; returns its URL.
 async fn serve(local_port: u16) -> (String, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -235,6 +274,7 @@ async fn serve(local_port: u16) -> (String, Arc<Mutex<Seen>>) {
             "/api/projects/tunnels/resolve/{endpoint}/turn-server/credentials",
             post(turn_credentials_by_endpoint),
         )
+        .route("/keys/keyrings/turn/{file}", get(keyring))
         .with_state(Plane {
             seen: seen.clone(),
             local_port,
@@ -575,7 +615,8 @@ async fn turn_credentials_by_id_or_endpoint() {
         seen.lock().unwrap().turn_requests,
         vec![
             ("prj_1".to_owned(), json!({"ttlSeconds": 120})),
-            ("endpoint:one".to_owned(), json!({})),
+            // No TTL, no body, as the references send it.
+            ("endpoint:one".to_owned(), Value::Null),
         ]
     );
 
@@ -599,4 +640,50 @@ async fn turn_credentials_by_id_or_endpoint() {
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
+}
+
+#[tokio::test]
+async fn app_mode_turn_credentials_fetch_the_keyring_then_derive_locally() {
+    let (url, seen) = serve(1).await;
+    let cp = ControlPlane::builder()
+        .api_url(&url)
+        .token(TOKEN)
+        .turn_keyring_url(format!("{url}/keys"))
+        .build()
+        .unwrap();
+    let app = AppCredentials::new("client-1", TURN_APP_SECRET).unwrap();
+    let options =
+        TurnOptions::new("proj-ep", "Cluster.Example.RSTREAM.test", 1_700_000_000).ttl(3600);
+    let creds = guard(cp.turn_app_credentials(&app, &options))
+        .await
+        .unwrap();
+    assert_eq!(creds.username, APP_USER);
+    assert_eq!(creds.credential.expose(), APP_CRED);
+    assert_eq!(
+        seen.lock().unwrap().keyring_requests,
+        [(
+            "cluster.example.rstream.test.spki.der.hex".to_owned(),
+            false
+        )],
+        "the realm lowercased, and no credentials sent for a public key"
+    );
+
+    for (realm, check) in [
+        (
+            "huge.example.test",
+            Error::is_protocol as fn(&Error) -> bool,
+        ),
+        ("html.example.test", Error::is_protocol),
+        ("absent.example.test", |e: &Error| {
+            e.http_status() == Some(404)
+        }),
+        ("not a domain", Error::is_invalid),
+    ] {
+        let err = guard(cp.turn_keyring_key(realm)).await.unwrap_err();
+        assert!(check(&err), "{realm}: {err}");
+    }
+    let bad = ControlPlane::builder()
+        .turn_keyring_url("ftp://keys.example")
+        .build();
+    assert!(bad.is_err());
 }

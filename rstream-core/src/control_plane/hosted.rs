@@ -10,7 +10,7 @@ use crate::control_plane::{ControlPlane, Project};
 use crate::error::Error;
 use crate::http;
 use crate::secret::Secret;
-use crate::turn::{MAX_TURN_TTL, TurnCredentials};
+use crate::turn::{self, MAX_TURN_TTL, TurnCredentials, TurnOptions};
 
 /// How long each application token minted for one request lives.
 const REQUEST_TOKEN_LIFETIME: u32 = 60;
@@ -135,8 +135,7 @@ pub enum ProjectRef<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct TurnRequestBody {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ttl_seconds: Option<u32>,
+    ttl_seconds: u32,
 }
 
 #[derive(Deserialize)]
@@ -231,8 +230,12 @@ impl ControlPlane {
             }
         };
         let label = format!("POST {}", url.path());
-        let body = TurnRequestBody { ttl_seconds };
-        let response = self.send(&label, self.http.post(url).json(&body)).await?;
+        // The references send a body only when they set a TTL.
+        let request = match ttl_seconds {
+            Some(ttl_seconds) => self.http.post(url).json(&TurnRequestBody { ttl_seconds }),
+            None => self.http.post(url),
+        };
+        let response = self.send(&label, request).await?;
         let turn: TurnResponse = http::json(&label, response).await?;
         check_turn(&label, &turn)?;
         Ok(TurnCredentials {
@@ -241,6 +244,84 @@ impl ControlPlane {
             ttl: turn.ttl,
             urls: turn.urls,
         })
+    }
+}
+
+/// The largest keyring answer read: the hex of one public key.
+const MAX_KEYRING_BODY: usize = 8 * 1024;
+
+impl ControlPlane {
+    /// The TURN keyring key of `realm` (a cluster domain): the hex of its
+    /// SPKI DER public key, from
+    /// `GET <keyring URL>/keyrings/turn/<realm>.spki.der.hex`. The key is
+    /// public; no credentials are sent. An answer other than 200, larger
+    /// than 8 KiB or not hexadecimal is an error; redirects are not
+    /// followed.
+    pub async fn turn_keyring_key(&self, realm: &str) -> Result<String, Error> {
+        let realm = realm.trim().to_ascii_lowercase();
+        if !turn::valid_domain(&realm) {
+            return Err(Error::invalid(format!(
+                "the TURN realm {realm:?} is not a DNS name"
+            )));
+        }
+        let mut url = self
+            .turn_keyring_url
+            .clone()
+            .unwrap_or_else(|| self.api_url.clone());
+        url.path_segments_mut()
+            .map_err(|()| Error::config("the TURN keyring URL cannot take a path"))?
+            .pop_if_empty()
+            .extend(["keyrings", "turn", &format!("{realm}.spki.der.hex")]);
+        let label = format!("GET {}", url.path());
+        let response = self
+            .http
+            .get(url)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| http::transport_error(&label, e))?;
+        if response.status() != reqwest::StatusCode::OK {
+            let status = response.status().as_u16();
+            let body = response.text().await.unwrap_or_default();
+            return Err(http::status_error(&label, status, &body));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_KEYRING_BODY as u64)
+        {
+            return Err(Error::protocol(format!(
+                "{label}: the keyring answer is too large"
+            )));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| http::transport_error(&label, e))?;
+        if body.len() > MAX_KEYRING_BODY {
+            return Err(Error::protocol(format!(
+                "{label}: the keyring answer is too large"
+            )));
+        }
+        let text = std::str::from_utf8(&body).unwrap_or_default().trim();
+        if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::protocol(format!(
+                "{label}: the keyring answer is not a hex key"
+            )));
+        }
+        Ok(text.to_owned())
+    }
+
+    /// APP-mode TURN credentials derived locally: the keyring key of the
+    /// options' cluster domain is fetched ([`ControlPlane::turn_keyring_key`]),
+    /// then [`turn::app_credentials`] signs. No application secret leaves
+    /// the process.
+    pub async fn turn_app_credentials(
+        &self,
+        credentials: &AppCredentials,
+        options: &TurnOptions,
+    ) -> Result<TurnCredentials, Error> {
+        let key = self.turn_keyring_key(options.cluster_domain()).await?;
+        turn::app_credentials(credentials, &key, options)
     }
 }
 
