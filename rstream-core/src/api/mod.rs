@@ -42,7 +42,6 @@ use crate::{Client, Error};
 
 mod filters;
 mod items;
-mod query_token;
 mod sse;
 mod watch;
 mod websocket;
@@ -315,7 +314,7 @@ impl EngineApi {
         }
         if let Some(token) = self.token().await? {
             request = if token_in_query {
-                query_token::check(token.expose(), crate::auth::unix_now())?;
+                crate::auth::check_url_token(token.expose(), crate::auth::unix_now())?;
                 request.query(&[(QUERY_TOKEN_PARAMETER, token.expose())])
             } else {
                 request.bearer_auth(token.expose())

@@ -38,7 +38,7 @@ impl EngineApi {
             url.query_pairs_mut().append_pair("params", &params);
         }
         if let (Some(token), true) = (&token, token_in_query) {
-            super::query_token::check(token.expose(), crate::auth::unix_now())?;
+            crate::auth::check_url_token(token.expose(), crate::auth::unix_now())?;
             url.query_pairs_mut()
                 .append_pair(super::QUERY_TOKEN_PARAMETER, token.expose());
         }

@@ -36,6 +36,7 @@
 mod filter;
 mod provider;
 mod resources;
+mod url_token;
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -59,6 +60,7 @@ pub use resources::{
     AllOf, AnyOf, ConnectRules, CreateRules, ListRules, MAX_RESOURCE_DEPTH, ResourceLeaf,
     ResourceScopes, Scope, TokenResources, TunnelResource, TunnelScopes,
 };
+pub use url_token::check_url_token;
 
 use resources::Target;
 

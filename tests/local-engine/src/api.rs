@@ -185,30 +185,29 @@ const QUERY_TOKEN: &str = "rstream.token";
 
 /// Whether the request carries an accepted token: `Some(expiry)` (`None`
 /// inside for the engine's own token, which does not expire), or `None`
-/// when refused.
+/// when refused. A token in the query must also meet the rules for a token
+/// in a URL (short-lived, list-only JWT), as a real engine enforces them.
 fn authorize(shared: &Shared, req: &Request) -> Option<Option<Instant>> {
-    let Some(expected) = &shared.settings.token else {
-        return Some(None);
-    };
-    let presented = req
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .or_else(|| {
-            req.query
-                .iter()
-                .find(|(k, _)| k == QUERY_TOKEN)
-                .map(|(_, v)| v.trim())
-        })?;
-    if presented == expected.as_str() {
+    if shared.settings.token.is_none() {
         return Some(None);
     }
-    let tokens = shared
-        .api_tokens
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let expiry = *tokens.get(presented)?;
-    (expiry > Instant::now()).then_some(Some(expiry))
+    let bearer = req
+        .header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let token = match bearer {
+        Some(token) => token,
+        None => {
+            let token = req
+                .query
+                .iter()
+                .find(|(k, _)| k == QUERY_TOKEN)
+                .map(|(_, v)| v.trim())?;
+            rstream_core::auth::check_url_token(token, crate::state::unix_now()).ok()?;
+            token
+        }
+    };
+    shared.accepts(token)
 }
 
 /// Answers one request, or hands it to the event stream.

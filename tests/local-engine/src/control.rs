@@ -168,11 +168,15 @@ fn check_open(shared: &Shared, details: &ClientDetails) -> Result<(), proto::Err
     Ok(())
 }
 
-/// Whether `details` carry the engine's token (always, with no auth).
+/// Whether `details` carry a token the engine accepts (always, with no
+/// auth).
 pub(crate) fn token_ok(shared: &Shared, details: &ClientDetails) -> bool {
     match &shared.settings.token {
         None => true,
-        Some(expected) => details.token.as_deref() == Some(expected.as_str()),
+        Some(_) => details
+            .token
+            .as_deref()
+            .is_some_and(|token| shared.accepts(token).is_some()),
     }
 }
 

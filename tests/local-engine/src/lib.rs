@@ -121,6 +121,7 @@ pub use error::Error;
 pub use faults::{Faults, IncomingStream};
 pub use request::EdgeResponse;
 
+pub use state::TrustedApp;
 use state::{Settings, Shared};
 
 /// Counts of `rstrm/1` TLS handshakes, from [`LocalEngine::tls_handshakes`].
@@ -137,6 +138,7 @@ pub struct TlsHandshakes {
 pub struct LocalEngineBuilder {
     token: Option<String>,
     no_auth: bool,
+    apps: Vec<TrustedApp>,
     proxy_endpoint: bool,
     zero_rtt_coalesce: bool,
     engine_port: u16,
@@ -148,6 +150,7 @@ impl Default for LocalEngineBuilder {
         LocalEngineBuilder {
             token: None,
             no_auth: false,
+            apps: Vec::new(),
             proxy_endpoint: false,
             zero_rtt_coalesce: true,
             engine_port: 0,
@@ -161,6 +164,21 @@ impl LocalEngineBuilder {
     pub fn token(mut self, token: &str) -> Self {
         self.token = Some(token.to_owned());
         self.no_auth = false;
+        self
+    }
+
+    /// Also accept the tokens an application mints from its credentials
+    /// (ES512 JWTs with `type: app`, as `rstream_core::auth` signs them):
+    /// those whose `clientId` is `client_id`, whose signature verifies
+    /// with `public_key_sec1` (see `AppCredentials::public_key_sec1`) and
+    /// which have not expired. They are accepted on the control channel,
+    /// for dials and on the API until their `exp`, and an event stream
+    /// opened with one ends then.
+    pub fn trust_app(mut self, client_id: &str, public_key_sec1: Vec<u8>) -> Self {
+        self.apps.push(TrustedApp {
+            client_id: client_id.to_owned(),
+            public_key_sec1,
+        });
         self
     }
 
@@ -224,6 +242,7 @@ impl LocalEngineBuilder {
         let shared = Arc::new(Shared {
             settings: Settings {
                 token,
+                apps: self.apps,
                 proxy_endpoint: self.proxy_endpoint,
                 coalesce: self.zero_rtt_coalesce,
             },

@@ -123,6 +123,7 @@ impl State {
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
     pub(crate) token: Option<String>,
+    pub(crate) apps: Vec<TrustedApp>,
     pub(crate) proxy_endpoint: bool,
     pub(crate) coalesce: bool,
 }
@@ -146,7 +147,52 @@ pub(crate) struct Shared {
     pub(crate) handshakes: [std::sync::atomic::AtomicU64; 2],
 }
 
+/// An application whose minted tokens the engine accepts.
+#[derive(Clone, Debug)]
+pub struct TrustedApp {
+    pub(crate) client_id: String,
+    pub(crate) public_key_sec1: Vec<u8>,
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 impl Shared {
+    /// Whether `token` is accepted: `Some(None)` for one that does not
+    /// expire (the engine's own), `Some(Some(instant))` for one that
+    /// expires then (issued short-lived tokens, minted application
+    /// tokens), `None` when refused. With no auth, everything is accepted.
+    pub(crate) fn accepts(&self, token: &str) -> Option<Option<tokio::time::Instant>> {
+        let Some(expected) = &self.settings.token else {
+            return Some(None);
+        };
+        if token == expected {
+            return Some(None);
+        }
+        let now = tokio::time::Instant::now();
+        if let Some(expiry) = self
+            .api_tokens
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+        {
+            return (*expiry > now).then_some(Some(*expiry));
+        }
+        self.settings.apps.iter().find_map(|app| {
+            let payload = rstream_core::auth::verify_es512(token, &app.public_key_sec1).ok()?;
+            let claims: serde_json::Value = serde_json::from_slice(&payload).ok()?;
+            if claims["type"] != "app" || claims["clientId"] != app.client_id.as_str() {
+                return None;
+            }
+            let left = claims["exp"].as_u64()?.checked_sub(unix_now())?;
+            (left > 0).then(|| Some(now + std::time::Duration::from_secs(left)))
+        })
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -1,6 +1,6 @@
-//! The rules a token must meet to travel in a URL (`rstream.token`), as
-//! the JavaScript SDK's watch checks them: short-lived, not a personal
-//! access token, read-only.
+//! [`check_url_token`]: the rules a token must meet to travel in a URL
+//! (`rstream.token`), as the JavaScript SDK's watch checks them:
+//! short-lived, not a personal access token, read-only.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,9 +15,18 @@ const ISSUED_AT_SKEW: u64 = 300;
 /// The one permission a query token may carry.
 const READ_ONLY: &str = "tunnels.resources.read-only";
 
-/// Checks `token` against the query-token rules at `now` (Unix seconds).
-/// The error never repeats the token.
-pub(crate) fn check(token: &str, now: u64) -> Result<(), Error> {
+/// Checks that `token` may travel in a URL at `now` (Unix seconds): a JWT,
+/// not a personal access token (`type: pat`), unexpired, issued at most
+/// 300 s ahead of `now`, living at most 3600 s; permissions, if any, only
+/// `tunnels.resources.read-only`; tunnel resources granting `list` and
+/// neither `create` nor `connect` (in every branch of an `OR`, in no
+/// branch of an `AND`). The signature is not checked: that is the
+/// engine's part.
+///
+/// # Errors
+///
+/// [`Error::Invalid`] naming the broken rule; it never repeats the token.
+pub fn check_url_token(token: &str, now: u64) -> Result<(), Error> {
     let refuse = |why: &str| {
         Error::invalid(format!(
             "the watch token cannot travel in the URL: {why}; use a short-lived, list-only \
@@ -120,12 +129,12 @@ mod tests {
     fn with(change: impl FnOnce(&mut Value)) -> Result<(), Error> {
         let mut claims = list_only_claims();
         change(&mut claims);
-        check(&jwt(&claims), NOW)
+        check_url_token(&jwt(&claims), NOW)
     }
 
     #[test]
     fn a_short_lived_list_only_token_passes() {
-        check(&jwt(&list_only_claims()), NOW).unwrap();
+        check_url_token(&jwt(&list_only_claims()), NOW).unwrap();
         with(|c| c["permissions"] = json!([READ_ONLY])).unwrap();
         with(|c| c["iat"] = json!(NOW + 300)).unwrap();
         with(|c| {
@@ -144,8 +153,8 @@ mod tests {
             assert!(error.is_invalid(), "{error}");
             assert!(error.to_string().contains(why), "{error}");
         };
-        refused(check("tok_opaque", NOW), "not a JWT");
-        refused(check("a.b", NOW), "not a JWT");
+        refused(check_url_token("tok_opaque", NOW), "not a JWT");
+        refused(check_url_token("a.b", NOW), "not a JWT");
         refused(with(|c| c["type"] = json!("pat")), "personal access token");
         refused(with(|c| c["exp"] = json!(null)), "no integer iat and exp");
         refused(with(|c| c["exp"] = json!(NOW + 3601)), "3600 seconds");
@@ -197,7 +206,7 @@ mod tests {
             }),
             "listing tunnels only",
         );
-        let error = check("tok_secret_opaque", NOW).unwrap_err();
+        let error = check_url_token("tok_secret_opaque", NOW).unwrap_err();
         assert!(!error.to_string().contains("tok_secret_opaque"), "{error}");
     }
 }
