@@ -40,6 +40,7 @@ use crate::http::{self, HttpSettings};
 use crate::transport::{Connector, ProxySettings, TlsSettings};
 use crate::{Client, Error};
 
+mod discovery;
 mod filters;
 mod items;
 mod sse;
@@ -53,6 +54,16 @@ pub use watch::{DEFAULT_WATCH_IDLE_TIMEOUT, WatchOptions, WatchTransport};
 /// The query parameter that carries the token on the streaming endpoints
 /// (`/api/sse`, `/api/websocket`) when headers cannot.
 pub const QUERY_TOKEN_PARAMETER: &str = "rstream.token";
+
+/// `base/<path...>`, each segment percent-encoded.
+fn url_on(base: &Url, path: &[&str]) -> Result<Url, Error> {
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| Error::config("the engine API URL cannot take a path"))?
+        .pop_if_empty()
+        .extend(path);
+    Ok(url)
+}
 
 /// Default bound on one inventory or health request.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
@@ -76,6 +87,11 @@ struct Inner {
     http: OnceCell<reqwest::Client>,
     /// Opens the TLS connections of WebSocket watches; built on first use.
     ws_connector: OnceCell<Connector>,
+    /// For a client that authenticates with a certificate: where the API
+    /// accepting it is found (shared by the clones of this client).
+    discovery: Option<Arc<discovery::Discovery>>,
+    /// The client asking for the discovery document (no certificate).
+    discovery_http: OnceCell<reqwest::Client>,
 }
 
 /// Where requests for the base URL's host really go.
@@ -137,7 +153,15 @@ impl EngineApi {
         let mut tls = inner.tls.clone();
         // The URL host already is the server name.
         tls.server_name = None;
+        // With a certificate and no token, the engine names the API that
+        // accepts certificates (Go, Python: engine discovery).
+        let discovery = match (&tls.client_identity, &inner.token) {
+            (Some(_), None) => Some(Arc::new(discovery::Discovery::new(&base)?)),
+            _ => None,
+        };
         EngineApi::build(Inner {
+            discovery,
+            discovery_http: OnceCell::new(),
             base,
             token: inner.token.clone().map(TokenProvider::fixed),
             tls,
@@ -168,6 +192,7 @@ impl EngineApi {
         EngineApi::build(Inner {
             base,
             route: Route::Direct,
+            discovery: None,
             ..self.inner.settings()
         })
     }
@@ -209,9 +234,36 @@ impl EngineApi {
         })
     }
 
-    /// The API base URL, like `https://engine.example.com:443/api`.
+    /// The API base URL, like `https://engine.example.com:443/api`. A
+    /// client that authenticates with a certificate (and no token) sends
+    /// its requests to the API the engine names at
+    /// `/.well-known/rstream/engine` instead; see [`EngineApi::api_url`].
     pub fn base_url(&self) -> &str {
         self.inner.base.as_str()
+    }
+
+    /// The API URL requests go to: the base URL, or for a client that
+    /// authenticates with a certificate and no token, the mTLS API the
+    /// engine names in its discovery document
+    /// (`GET https://<engine>/.well-known/rstream/engine`, asked without
+    /// presenting the certificate, cached as its `Cache-Control` says: an
+    /// hour by default, a day at most). A missing or malformed document is
+    /// an error; there is no fallback to the base URL.
+    pub async fn api_url(&self) -> Result<Url, Error> {
+        let Some(discovery) = &self.inner.discovery else {
+            return Ok(self.inner.base.clone());
+        };
+        let http = self
+            .inner
+            .discovery_http
+            .get_or_try_init(|| async {
+                let mut tls = self.inner.tls.clone();
+                tls.client_identity = None;
+                let addr = self.route_addr().await?;
+                self.inner.http_client_with(&tls, addr)
+            })
+            .await?;
+        discovery.api_url(http).await
     }
 
     /// Lists live tunnels matching `filters`, at most `limit` of them.
@@ -306,7 +358,7 @@ impl EngineApi {
         params: Option<String>,
         token_in_query: bool,
     ) -> Result<(String, reqwest::RequestBuilder), Error> {
-        let url = self.url(path)?;
+        let url = url_on(&self.api_url().await?, path)?;
         let label = format!("GET {}", url.path());
         let mut request = self.http().await?.get(url);
         if let Some(params) = params {
@@ -332,24 +384,26 @@ impl EngineApi {
     }
 
     /// `base/<path...>`, each segment percent-encoded.
+    #[cfg(test)]
     pub(crate) fn url(&self, path: &[&str]) -> Result<Url, Error> {
-        let mut url = self.inner.base.clone();
-        url.path_segments_mut()
-            .map_err(|()| Error::config("the engine API URL cannot take a path"))?
-            .pop_if_empty()
-            .extend(path);
-        Ok(url)
+        url_on(&self.inner.base, path)
+    }
+
+    /// Where requests for the base URL's host are sent, when not resolved
+    /// normally.
+    async fn route_addr(&self) -> Result<Option<SocketAddr>, Error> {
+        Ok(match &self.inner.route {
+            Route::Lookup(host, port) => Some(lookup(host, *port).await?),
+            Route::To(addr) => Some(*addr),
+            Route::Direct => None,
+        })
     }
 
     async fn http(&self) -> Result<&reqwest::Client, Error> {
         self.inner
             .http
             .get_or_try_init(|| async {
-                let addr = match &self.inner.route {
-                    Route::Lookup(host, port) => Some(lookup(host, *port).await?),
-                    Route::To(addr) => Some(*addr),
-                    Route::Direct => None,
-                };
+                let addr = self.route_addr().await?;
                 self.inner.http_client(addr)
             })
             .await
@@ -369,13 +423,23 @@ impl Inner {
             request_timeout: self.request_timeout,
             http: OnceCell::new(),
             ws_connector: OnceCell::new(),
+            discovery: self.discovery.clone(),
+            discovery_http: OnceCell::new(),
         }
     }
 
     fn http_client(&self, resolve: Option<SocketAddr>) -> Result<reqwest::Client, Error> {
+        self.http_client_with(&self.tls, resolve)
+    }
+
+    fn http_client_with(
+        &self,
+        tls: &TlsSettings,
+        resolve: Option<SocketAddr>,
+    ) -> Result<reqwest::Client, Error> {
         let host = self.base.host_str().unwrap_or_default().to_owned();
         http::client(&HttpSettings {
-            tls: Some(&self.tls),
+            tls: Some(tls),
             proxy: self.proxy.as_ref(),
             resolve: resolve.map(|addr| (host.as_str(), addr)),
             connect_timeout: Some(self.connect_timeout),

@@ -33,7 +33,7 @@ impl EngineApi {
     ) -> Result<WatchSocket, Error> {
         let inner = &self.inner;
         let token = self.token().await?;
-        let mut url = self.url(&["websocket"])?;
+        let mut url = super::url_on(&self.api_url().await?, &["websocket"])?;
         if let Some(params) = params {
             url.query_pairs_mut().append_pair("params", &params);
         }

@@ -102,6 +102,26 @@ fn response(status: &str, body: &Value) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Where mTLS clients look for the API that accepts their certificate.
+const DISCOVERY_PATH: &str = "/.well-known/rstream/engine";
+
+/// The discovery document: this engine's own API, which accepts client
+/// certificates signed by its CA; cacheable for a minute.
+fn discovery(shared: &Shared) -> Vec<u8> {
+    let body = json!({
+        "version": 1,
+        "projectEndpoint": "localhost",
+        "mtlsApiUrl": format!("https://localhost:{}/api", shared.engine_addr.port()),
+        "capabilities": ["engine-api-mtls"],
+    })
+    .to_string();
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=60\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
 /// A token cancelled with `cancel`, or at `expiry`.
 fn until(expiry: Option<Instant>, cancel: &CancellationToken) -> CancellationToken {
     let child = cancel.child_token();
@@ -150,7 +170,13 @@ pub(crate) async fn serve(shared: Arc<Shared>, mut tls: ServerTls, cancel: Cance
         let close = req
             .header("connection")
             .is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let reply = match route(&shared, &req) {
+        // A certificate rustls verified against the engine's CA.
+        let client_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .is_some_and(|chain| !chain.is_empty());
+        let reply = match route(&shared, &req, client_cert) {
             Route::Reply(reply) => reply,
             Route::Sse(params, expiry) => {
                 let stop = until(expiry, &cancel);
@@ -211,7 +237,7 @@ fn authorize(shared: &Shared, req: &Request) -> Option<Option<Instant>> {
 }
 
 /// Answers one request, or hands it to the event stream.
-fn route(shared: &Shared, req: &Request) -> Route {
+fn route(shared: &Shared, req: &Request, client_cert: bool) -> Route {
     let reply = |status: &str, body: Value| Route::Reply(response(status, &body));
     if req.method != "GET" {
         return reply(
@@ -219,7 +245,15 @@ fn route(shared: &Shared, req: &Request) -> Route {
             json!({"error": "Only GET is served."}),
         );
     }
-    let Some(expiry) = authorize(shared, req) else {
+    if shared.settings.client_certificates && req.path == DISCOVERY_PATH {
+        return Route::Reply(discovery(shared));
+    }
+    let authorized = if client_cert && shared.settings.client_certificates {
+        Some(None)
+    } else {
+        authorize(shared, req)
+    };
+    let Some(expiry) = authorized else {
         return reply("401 Unauthorized", json!({"error": "Unauthorized."}));
     };
     let params: Value = match req.query.iter().find(|(k, _)| k == "params") {

@@ -139,6 +139,7 @@ pub struct LocalEngineBuilder {
     token: Option<String>,
     no_auth: bool,
     apps: Vec<TrustedApp>,
+    client_certificates: bool,
     proxy_endpoint: bool,
     zero_rtt_coalesce: bool,
     engine_port: u16,
@@ -151,6 +152,7 @@ impl Default for LocalEngineBuilder {
             token: None,
             no_auth: false,
             apps: Vec::new(),
+            client_certificates: false,
             proxy_endpoint: false,
             zero_rtt_coalesce: true,
             engine_port: 0,
@@ -179,6 +181,17 @@ impl LocalEngineBuilder {
             client_id: client_id.to_owned(),
             public_key_sec1,
         });
+        self
+    }
+
+    /// Let clients authenticate to the HTTP API with a certificate signed
+    /// by the engine's CA (see [`LocalEngine::client_identity`]) instead of
+    /// a token, and serve the discovery document mTLS clients read first
+    /// (`GET /.well-known/rstream/engine`, naming `https://localhost:<engine
+    /// port>/api` as the mTLS API). Off by default: the server then asks
+    /// for no certificate.
+    pub fn client_certificates(mut self, enabled: bool) -> Self {
+        self.client_certificates = enabled;
         self
     }
 
@@ -226,7 +239,7 @@ impl LocalEngineBuilder {
             (false, None) => Some(format!("tok_local_{}", uuid::Uuid::new_v4().simple())),
         };
         let pki = Arc::new(pki::Pki::generate()?);
-        let tls = pki.server_config()?;
+        let tls = pki.server_config(self.client_certificates)?;
         let engine = bind(self.engine_port).await?;
         let edge = bind(self.edge_port).await?;
         let proxy = if self.proxy_endpoint {
@@ -243,6 +256,7 @@ impl LocalEngineBuilder {
             settings: Settings {
                 token,
                 apps: self.apps,
+                client_certificates: self.client_certificates,
                 proxy_endpoint: self.proxy_endpoint,
                 coalesce: self.zero_rtt_coalesce,
             },
@@ -261,6 +275,7 @@ impl LocalEngineBuilder {
         let tasks = spawn_listeners(&shared, engine, edge, proxy);
         Ok(LocalEngine {
             shared,
+            pki: pki.clone(),
             ca_pem: pki.ca_pem.clone(),
             ca_file,
             tasks: Mutex::new(tasks),
@@ -349,6 +364,7 @@ pub struct LocalEngine {
     shared: Arc<Shared>,
     ca_pem: String,
     ca_file: CaFile,
+    pki: Arc<pki::Pki>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -513,6 +529,13 @@ impl LocalEngine {
     /// A file holding [`ca_pem`](Self::ca_pem), removed with the engine.
     pub fn ca_file(&self) -> &Path {
         &self.ca_file.path
+    }
+
+    /// A new client certificate and key (PEM), signed by the engine's CA,
+    /// named `name`; the API accepts it in place of a token when the engine
+    /// was built with [`LocalEngineBuilder::client_certificates`].
+    pub fn client_identity(&self, name: &str) -> Result<(String, String), Error> {
+        self.pki.client_identity(name)
     }
 
     /// The token the engine accepts, or `None` with no auth.

@@ -34,6 +34,7 @@ const CACHE_LIMIT: usize = 1024;
 /// The engine's CA and certificates.
 pub(crate) struct Pki {
     pub(crate) ca_pem: String,
+    ca_der: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
     provider: Arc<CryptoProvider>,
     default: Arc<CertifiedKey>,
@@ -91,6 +92,7 @@ impl Pki {
         )?;
         Ok(Pki {
             ca_pem: ca_cert.pem(),
+            ca_der: CertificateDer::from(ca_cert.der().to_vec()),
             issuer,
             provider,
             default,
@@ -98,19 +100,50 @@ impl Pki {
         })
     }
 
-    /// A server configuration offering `rstrm/1` and `http/1.1`.
-    pub(crate) fn server_config(self: &Arc<Self>) -> Result<Arc<ServerConfig>, Error> {
-        let mut config = ServerConfig::builder_with_provider(self.provider.clone())
+    /// A server configuration offering `rstrm/1` and `http/1.1`; with
+    /// `client_certificates`, clients may present a certificate signed by
+    /// the CA (and are verified when they do).
+    pub(crate) fn server_config(
+        self: &Arc<Self>,
+        client_certificates: bool,
+    ) -> Result<Arc<ServerConfig>, Error> {
+        let builder = ServerConfig::builder_with_provider(self.provider.clone())
             .with_safe_default_protocol_versions()
-            .map_err(tls_err)?
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
+            .map_err(tls_err)?;
+        let builder = if client_certificates {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(self.ca_der.clone()).map_err(tls_err)?;
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                self.provider.clone(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(tls_err)?;
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let mut config = builder.with_cert_resolver(self.clone());
         config.alpn_protocols = vec![rstream_core::proto::ALPN.to_vec(), ALPN_HTTP1.to_vec()];
         // Session resumption, like a real engine: stateless TLS 1.3 tickets
         // and a session cache large enough for benchmarks.
         config.ticketer = rustls::crypto::ring::Ticketer::new().map_err(tls_err)?;
         config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE);
         Ok(Arc::new(config))
+    }
+}
+
+impl Pki {
+    /// A client certificate and its key (PEM), signed by the CA, for `name`.
+    pub(crate) fn client_identity(&self, name: &str) -> Result<(String, String), Error> {
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let key = KeyPair::generate().map_err(tls_err)?;
+        let cert = params.signed_by(&key, &self.issuer).map_err(tls_err)?;
+        Ok((cert.pem(), key.serialize_pem()))
     }
 }
 

@@ -124,6 +124,7 @@ impl State {
 pub(crate) struct Settings {
     pub(crate) token: Option<String>,
     pub(crate) apps: Vec<TrustedApp>,
+    pub(crate) client_certificates: bool,
     pub(crate) proxy_endpoint: bool,
     pub(crate) coalesce: bool,
 }
