@@ -3,14 +3,18 @@
 //!
 //! ```no_run
 //! # async fn run() -> rstream_core::Result<()> {
-//! use std::time::Duration;
-//! use rstream_core::control_plane::{ControlPlane, TokenRequest};
+//! use rstream_core::auth::{Scope, TokenRequest, TokenResources, TunnelResource, TunnelScopes};
+//! use rstream_core::control_plane::ControlPlane;
 //!
 //! let control_plane = ControlPlane::builder().token("tok_...").build()?;
 //! let engine = control_plane.resolve_engine("my-project", Some("eu-west-3")).await?;
 //! println!("engine: {engine}");
+//! // Listing only, in project prj_123, for five minutes.
+//! let list_only = TokenResources::tunnels(TunnelResource::scopes(
+//!     TunnelScopes::new().list(Scope::Allowed(true)),
+//! ));
 //! let short = control_plane
-//!     .create_token(&TokenRequest::new(Duration::from_secs(300)).permission("tunnels:list"))
+//!     .create_token(&TokenRequest::new(list_only).project("prj_123").expires_in(300))
 //!     .await?;
 //! # let _ = short;
 //! # Ok(()) }
@@ -21,9 +25,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::auth::AppCredentials;
+use crate::auth::{AppCredentials, TokenRequest, TokenResources};
 use crate::config::{ConfigOptions, Credentials, DEFAULT_API_URL, EngineAddress, ResolvedConfig};
 use crate::http::{self, HttpSettings};
 use crate::transport::{ProxySettings, TlsSettings};
@@ -32,9 +35,6 @@ use crate::{Client, ClientBuilder, Error, Secret};
 mod hosted;
 
 pub use hosted::{ProjectPage, ProjectQuery, ProjectRef, Whoami};
-
-/// The longest lifetime a short-lived token may have.
-pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Default bound on one control-plane request.
 pub const DEFAULT_CONTROL_PLANE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -243,9 +243,14 @@ impl ControlPlane {
         self.resolve_project(endpoint).await?.engine_address(region)
     }
 
-    /// Mints a short-lived token (`POST /api/tokens`).
+    /// Has the control plane mint a short-lived token
+    /// (`POST /api/tokens`, as the Go SDK's `CreateToken`): the body is
+    /// `{expires_in, permissions, resources}` with the same typed
+    /// boundaries, checks and project binding as a token minted locally
+    /// (see [`crate::auth`]); a request failing them is an
+    /// [`Error::Invalid`] and nothing is sent.
     pub async fn create_token(&self, request: &TokenRequest) -> Result<Secret, Error> {
-        let body = request.body()?;
+        let body = TokenBody::new(request)?;
         let url = self.url(&["api", "tokens"])?;
         let label = format!("POST {}", url.path());
         let response = self.send(&label, self.http.post(url).json(&body)).await?;
@@ -486,77 +491,22 @@ impl Project {
     }
 }
 
-/// What a short-lived token may do and for how long.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct TokenRequest {
-    /// How long the token lives: whole seconds, 1 s to 3600 s.
-    pub lifetime: Duration,
-    /// Permission names; `None` leaves the choice to the control plane.
-    pub permissions: Option<Vec<String>>,
-    /// The resources the token is limited to (the control plane's JSON
-    /// schema, such as `{"tunnels": {"projects": ["..."]}}`).
-    pub resources: Option<Value>,
-}
-
 #[derive(Serialize)]
-struct TokenBody<'a> {
-    expires_in: u64,
+struct TokenBody {
+    expires_in: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    permissions: Option<&'a Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resources: Option<&'a Value>,
+    permissions: Option<Vec<String>>,
+    resources: TokenResources,
 }
 
-impl TokenRequest {
-    /// A token living `lifetime`, with no explicit permissions or resources.
-    pub fn new(lifetime: Duration) -> Self {
-        TokenRequest {
-            lifetime,
-            permissions: None,
-            resources: None,
-        }
-    }
-
-    /// Adds a permission.
-    pub fn permission(mut self, permission: impl Into<String>) -> Self {
-        self.permissions
-            .get_or_insert_with(Vec::new)
-            .push(permission.into());
-        self
-    }
-
-    /// Limits the token to these resources (a JSON object).
-    pub fn resources(mut self, resources: Value) -> Self {
-        self.resources = Some(resources);
-        self
-    }
-
-    /// The request body, after checking the lifetime and the shape.
-    fn body(&self) -> Result<TokenBody<'_>, Error> {
-        let lifetime = self.lifetime;
-        if lifetime.subsec_nanos() != 0
-            || lifetime < Duration::from_secs(1)
-            || lifetime > MAX_TOKEN_LIFETIME
-        {
-            return Err(Error::config(format!(
-                "token lifetime {lifetime:?} must be whole seconds from 1 s to 3600 s"
-            )));
-        }
-        if let Some(permissions) = &self.permissions {
-            if permissions.iter().any(|p| p.trim().is_empty()) {
-                return Err(Error::config("token permissions must not be blank"));
-            }
-        }
-        if let Some(resources) = &self.resources {
-            if !resources.is_object() {
-                return Err(Error::config("token resources must be a JSON object"));
-            }
-        }
+impl TokenBody {
+    /// The body of a token request, checked as a minted token's claims.
+    fn new(request: &TokenRequest) -> Result<Self, Error> {
+        let (expires_in, permissions, resources) = request.checked()?;
         Ok(TokenBody {
-            expires_in: lifetime.as_secs(),
-            permissions: self.permissions.as_ref(),
-            resources: self.resources.as_ref(),
+            expires_in,
+            permissions,
+            resources,
         })
     }
 }
@@ -564,6 +514,7 @@ impl TokenRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use serde_json::json;
 
     fn project(value: Value) -> Project {
@@ -626,45 +577,6 @@ mod tests {
         let bare = project(json!({"endpoint": "abc123", "domain": "c.rstream.io"}));
         let e = bare.engine_address(Some("eu")).unwrap_err();
         assert!(e.to_string().contains("no regional endpoints"), "{e}");
-    }
-
-    #[test]
-    fn token_request_validation() {
-        for secs in [1, 60, 3600] {
-            let r = TokenRequest::new(Duration::from_secs(secs));
-            assert_eq!(r.body().unwrap().expires_in, secs);
-        }
-        for bad in [
-            Duration::ZERO,
-            Duration::from_millis(500),
-            Duration::from_millis(1500),
-            Duration::from_secs(3601),
-        ] {
-            assert!(
-                matches!(TokenRequest::new(bad).body(), Err(Error::Config(_))),
-                "{bad:?}"
-            );
-        }
-        let r = TokenRequest::new(Duration::from_secs(60)).permission(" ");
-        assert!(r.body().is_err());
-        let r = TokenRequest::new(Duration::from_secs(60)).resources(json!([1]));
-        assert!(r.body().is_err());
-        let r = TokenRequest::new(Duration::from_secs(90))
-            .permission("tunnels:list")
-            .resources(json!({"tunnels": {"projects": ["p1"]}}));
-        assert_eq!(
-            serde_json::to_value(r.body().unwrap()).unwrap(),
-            json!({
-                "expires_in": 90,
-                "permissions": ["tunnels:list"],
-                "resources": {"tunnels": {"projects": ["p1"]}}
-            })
-        );
-        assert_eq!(
-            serde_json::to_value(TokenRequest::new(Duration::from_secs(5)).body().unwrap())
-                .unwrap(),
-            json!({"expires_in": 5})
-        );
     }
 
     #[test]

@@ -15,8 +15,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use rstream_core::auth::{AppCredentials, verify_es512};
+use rstream_core::auth::{Scope, TokenRequest, TokenResources, TunnelResource, TunnelScopes};
 use rstream_core::config::{ConfigOptions, resolve};
-use rstream_core::control_plane::{ControlPlane, ProjectQuery, ProjectRef, TokenRequest};
+use rstream_core::control_plane::{ControlPlane, ProjectQuery, ProjectRef};
 use rstream_core::turn::TurnOptions;
 use rstream_core::{ClientBuilder, Error, TunnelOptions};
 use rstream_e2e::*;
@@ -450,20 +451,30 @@ async fn client_from_a_configuration_naming_only_a_project() {
     assert_eq!(err.http_status(), Some(404));
 }
 
+/// Connect and list, for the tunnels of the request's project or workspace.
+fn connect_and_list() -> TokenResources {
+    TokenResources::tunnels(TunnelResource::scopes(
+        TunnelScopes::new()
+            .connect(Scope::Allowed(true))
+            .list(Scope::Allowed(true)),
+    ))
+}
+
 #[tokio::test]
 async fn token_minting_request_shape() {
     let (url, seen) = serve(1).await;
     let cp = control_plane(&url);
-    let request = TokenRequest::new(Duration::from_secs(300))
-        .permission("tunnels:list")
-        .permission("tunnels:connect")
-        .resources(json!({"tunnels": {"projects": ["prj_1"]}}));
+    let request = TokenRequest::new(connect_and_list())
+        .project("prj_1")
+        .permissions(["tunnels:list", "tunnels:connect"])
+        .expires_in(300);
     let token = guard(cp.create_token(&request)).await.unwrap();
     assert_eq!(token.expose(), "tok_short_lived");
     assert!(!format!("{token:?}").contains("tok_short_lived"));
-    let minimal = guard(cp.create_token(&TokenRequest::new(Duration::from_secs(1))))
-        .await
-        .unwrap();
+    let minimal = TokenRequest::new(connect_and_list())
+        .unscoped()
+        .expires_in(1);
+    let minimal = guard(cp.create_token(&minimal)).await.unwrap();
     assert_eq!(minimal.expose(), "tok_short_lived");
     {
         let seen = seen.lock().unwrap();
@@ -473,19 +484,36 @@ async fn token_minting_request_shape() {
                 json!({
                     "expires_in": 300,
                     "permissions": ["tunnels:list", "tunnels:connect"],
-                    "resources": {"tunnels": {"projects": ["prj_1"]}}
+                    "resources": {"tunnels": {
+                        "projects": ["prj_1"],
+                        "scopes": {"tunnels": {"connect": true, "list": true}}
+                    }}
                 }),
-                json!({"expires_in": 1}),
+                json!({
+                    "expires_in": 1,
+                    "resources": {"tunnels": {"scopes": {"tunnels": {"connect": true, "list": true}}}}
+                }),
             ]
         );
     }
 
-    // Refused before any request.
-    for bad in [Duration::ZERO, Duration::from_secs(3601)] {
-        let err = guard(cp.create_token(&TokenRequest::new(bad)))
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::Config(_)), "{err}");
+    // Refused before any request, as a locally minted token would be: a
+    // lifetime out of 1..=3600 s, a blank permission, scopes bound to
+    // nothing without the explicit opt-out.
+    for bad in [
+        TokenRequest::new(connect_and_list())
+            .unscoped()
+            .expires_in(0),
+        TokenRequest::new(connect_and_list())
+            .unscoped()
+            .expires_in(3601),
+        TokenRequest::new(connect_and_list())
+            .unscoped()
+            .permissions([" "]),
+        TokenRequest::new(connect_and_list()),
+    ] {
+        let err = guard(cp.create_token(&bad)).await.unwrap_err();
+        assert!(err.is_invalid(), "{err}");
     }
     assert_eq!(seen.lock().unwrap().token_bodies.len(), 2);
 
@@ -494,7 +522,7 @@ async fn token_minting_request_shape() {
         .token("tok_wrong")
         .build()
         .unwrap();
-    let err = guard(stranger.create_token(&TokenRequest::new(Duration::from_secs(60))))
+    let err = guard(stranger.create_token(&TokenRequest::new(connect_and_list()).unscoped()))
         .await
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");

@@ -386,8 +386,10 @@ impl TokenRequest {
         Ok(TokenResources { tunnels })
     }
 
-    /// The claims of the token, in the order they are signed.
-    fn claims<'a>(&'a self, client_id: &'a str, issued_at: u64) -> Result<AppClaims<'a>> {
+    /// The lifetime, the permissions (trimmed) and the resolved resources,
+    /// each checked: what a token carries, minted here or by the control
+    /// plane.
+    pub(crate) fn checked(&self) -> Result<(u32, Option<Vec<String>>, TokenResources)> {
         check_lifetime(self.expires_in)?;
         let resources = self.resolved_resources()?;
         let permissions = match &self.permissions {
@@ -398,6 +400,12 @@ impl TokenRequest {
                     .collect::<Result<Vec<_>>>()?,
             ),
         };
+        Ok((self.expires_in, permissions, resources))
+    }
+
+    /// The claims of the token, in the order they are signed.
+    fn claims<'a>(&'a self, client_id: &'a str, issued_at: u64) -> Result<AppClaims<'a>> {
+        let (_, permissions, resources) = self.checked()?;
         Ok(AppClaims {
             metadata: Metadata {
                 engine: self.engine.as_deref(),
