@@ -26,6 +26,36 @@
 //! }
 //! # Ok(()) }
 //! ```
+//!
+//! A watch that must outlive short-lived tokens takes a fresh one per
+//! connection from a [`TokenProvider`] (here minted locally from
+//! application credentials; list-only, so it may travel in the URL as the
+//! JavaScript SDK sends it):
+//!
+//! ```no_run
+//! # async fn run() -> rstream_core::Result<()> {
+//! use rstream_core::api::WatchOptions;
+//! use rstream_core::auth::{
+//!     AppCredentials, Scope, TokenProvider, TokenRequest, TokenResources, TunnelResource,
+//!     TunnelScopes,
+//! };
+//!
+//! let credentials = AppCredentials::from_env()?.expect("RSTREAM_CLIENT_ID and _SECRET");
+//! let list_only = TokenRequest::new(TokenResources::tunnels(TunnelResource::scopes(
+//!     TunnelScopes::new().list(Scope::Allowed(true)),
+//! )))
+//! .project("prj_123")
+//! .expires_in(120);
+//! let api = rstream_core::Client::from_env()?
+//!     .engine_api()?
+//!     .with_token_provider(TokenProvider::minting(credentials, list_only)?)?;
+//! let events = api.watch(WatchOptions::new().query_token(true));
+//! # let _ = events; Ok(()) }
+//! ```
+//!
+//! A client authenticating with a certificate and no token finds the API
+//! that accepts certificates through the engine's discovery document; see
+//! [`EngineApi::api_url`].
 
 use std::fmt;
 use std::net::SocketAddr;
