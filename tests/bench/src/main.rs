@@ -70,7 +70,7 @@ impl Options {
     /// Warm-up before each measurement.
     pub(crate) fn warmup(&self) -> Duration {
         if self.quick {
-            Duration::from_millis(300)
+            Duration::from_millis(150)
         } else {
             Duration::from_secs(1)
         }
@@ -79,10 +79,15 @@ impl Options {
     /// Length of each measurement.
     pub(crate) fn duration(&self) -> Duration {
         if self.quick {
-            Duration::from_millis(1200)
+            Duration::from_millis(450)
         } else {
-            Duration::from_secs(5)
+            Duration::from_secs(4)
         }
+    }
+
+    /// How many alternating pairs measure each row with a goal.
+    pub(crate) fn pairs(&self) -> usize {
+        3
     }
 }
 

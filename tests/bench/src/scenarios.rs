@@ -10,7 +10,7 @@ use rstream_local_engine::LocalEngine;
 use rustls::ClientConfig;
 
 use crate::load::{self, Outcome, Spec, Target};
-use crate::report::{Goal, Row};
+use crate::report::{Goal, Row, Spread, median};
 use crate::serve::Server;
 use crate::tls::{SelfSigned, client_config, self_signed};
 use crate::{BoxError, Options, bulk};
@@ -266,13 +266,86 @@ impl Bench {
             baseline_name: baseline_name.into(),
             baseline_value,
             goal,
+            spread: None,
+        });
+    }
+
+    /// Measures two sides alternately, [`Options::pairs`] times (A-B, B-A,
+    /// ...: neither side always goes first), logging each measurement.
+    async fn pairs(
+        &self,
+        label: &str,
+        (a_server, a_target, a_name): (&Server, &Target, &str),
+        (b_server, b_target, b_name): (&Server, &Target, &str),
+        spec: Spec,
+    ) -> Vec<(Measured, Measured)> {
+        let mut out = Vec::new();
+        for pair in 0..self.opts.pairs() {
+            let (a, b) = if pair % 2 == 0 {
+                let a = self.measure(a_server, a_target, spec).await;
+                (a, self.measure(b_server, b_target, spec).await)
+            } else {
+                let b = self.measure(b_server, b_target, spec).await;
+                (self.measure(a_server, a_target, spec).await, b)
+            };
+            self.log(&format!("{a_name}, {label} [{pair}]"), &a);
+            self.log(&format!("{b_name}, {label} [{pair}]"), &b);
+            out.push((a, b));
+        }
+        out
+    }
+
+    /// A row from paired measurements: the medians of each side, and the
+    /// median and spread of the pairs' ratios of `metric`.
+    #[allow(clippy::too_many_arguments)]
+    fn paired_row(
+        &mut self,
+        name: &str,
+        metric: &str,
+        unit: &str,
+        (value_name, baseline_name): (&str, &str),
+        pairs: &[(Measured, Measured)],
+        pick: impl Fn(&Measured) -> f64,
+        goal: Goal,
+    ) {
+        let mut values: Vec<f64> = pairs.iter().map(|(a, _)| pick(a)).collect();
+        let mut baselines: Vec<f64> = pairs.iter().map(|(_, b)| pick(b)).collect();
+        let ratios: Vec<f64> = pairs.iter().map(|(a, b)| pick(a) / pick(b)).collect();
+        values.sort_by(f64::total_cmp);
+        baselines.sort_by(f64::total_cmp);
+        let spread = Spread::of(&ratios);
+        println!(
+            "  {name}: ratio median {:.3}, {:.3}-{:.3} over {} pairs{}",
+            spread.median,
+            spread.lo,
+            spread.hi,
+            spread.pairs,
+            if spread.narrow() {
+                ""
+            } else {
+                " (too wide to judge)"
+            }
+        );
+        self.rows.push(Row {
+            name: name.into(),
+            metric: metric.into(),
+            unit: unit.into(),
+            value_name: value_name.into(),
+            value: median(&values),
+            baseline_name: baseline_name.into(),
+            baseline_value: median(&baselines),
+            goal,
+            spread: Some(spread),
         });
     }
 
     /// keepalive, new_stream, latency and app_cpu for the Router served over
     /// direct TLS, in-process over a tunnel, and with `forward_to`.
     async fn http(&mut self) -> Result<(), BoxError> {
-        println!("http: keep-alive, Connection: close and latency");
+        println!(
+            "http: keep-alive, Connection: close and latency; {} alternating pairs per goal row",
+            self.opts.pairs()
+        );
         let keepalive = self.spec(CONNECTIONS, false, false);
         let close = self.spec(CONNECTIONS, true, false);
         let latency = self.spec(1, false, true);
@@ -280,59 +353,73 @@ impl Bench {
         let (direct, direct_target) = self.spawn_direct().await?;
         let (tunnel, tunnel_target) = self.spawn_tunnel("tunnel", true).await?;
         let (forward, forward_target) = self.spawn_tunnel("forward", true).await?;
-        let (ds, dt) = (&direct, &direct_target);
-        let (ts, tt) = (&tunnel, &tunnel_target);
+        let (t, d, f) = ("tunnel", "direct TLS", "forward_to");
+        let ts = (&tunnel, &tunnel_target, t);
+        let ds = (&direct, &direct_target, d);
         let (fs, ft) = (&forward, &forward_target);
 
-        let d_ka = self.measure(ds, dt, keepalive).await;
-        self.log("direct TLS, keep-alive", &d_ka);
-        let t_ka = self.measure(ts, tt, keepalive).await;
-        self.log("tunnel, keep-alive", &t_ka);
-        let f_ka = self.measure(fs, ft, keepalive).await;
-        self.log("forward_to, keep-alive", &f_ka);
-        let d_ns = self.measure(ds, dt, close).await;
-        self.log("direct TLS, Connection: close", &d_ns);
-        let t_ns = self.measure(ts, tt, close).await;
-        self.log("tunnel, Connection: close", &t_ns);
-        let f_ns = self.measure(fs, ft, close).await;
-        self.log("forward_to, Connection: close", &f_ns);
-        let d_lat = self.measure(ds, dt, latency).await;
-        self.log("direct TLS, latency (1 conn)", &d_lat);
-        let t_lat = self.measure(ts, tt, latency).await;
-        self.log("tunnel, latency (1 conn)", &t_lat);
-
+        let ka = self.pairs("keep-alive", ts, ds, keepalive).await;
+        let ns = self.pairs("Connection: close", ts, ds, close).await;
         // Serving-side CPU at the same offered load on both sides, so that
         // neither gets the batching a busier server enjoys.
-        let ka_paced = Self::paced(keepalive, &t_ka, &d_ka);
-        let d_ka_cpu = self.measure(ds, dt, ka_paced).await;
-        self.log("direct TLS, keep-alive, paced", &d_ka_cpu);
-        let t_ka_cpu = self.measure(ts, tt, ka_paced).await;
-        self.log("tunnel, keep-alive, paced", &t_ka_cpu);
-        let f_ka_cpu = self.measure(fs, ft, ka_paced).await;
+        let (last_t, last_d) = ka.last().ok_or("no pairs")?;
+        let ka_cpu = self
+            .pairs(
+                "keep-alive, paced",
+                ts,
+                ds,
+                Self::paced(keepalive, last_t, last_d),
+            )
+            .await;
+        let (last_t, last_d) = ns.last().ok_or("no pairs")?;
+        let ns_cpu = self
+            .pairs("close, paced", ts, ds, Self::paced(close, last_t, last_d))
+            .await;
+        // Context rows, one measurement each: forward_to and latency.
+        let f_ka = self.measure(fs, ft, keepalive).await;
+        self.log("forward_to, keep-alive", &f_ka);
+        let f_ns = self.measure(fs, ft, close).await;
+        self.log("forward_to, Connection: close", &f_ns);
+        let (last_t, last_d) = ka_cpu.last().ok_or("no pairs")?;
+        let f_ka_cpu = self
+            .measure(fs, ft, Self::paced(keepalive, last_t, last_d))
+            .await;
         self.log("forward_to, keep-alive, paced", &f_ka_cpu);
-        let ns_paced = Self::paced(close, &t_ns, &d_ns);
-        let d_ns_cpu = self.measure(ds, dt, ns_paced).await;
-        self.log("direct TLS, close, paced", &d_ns_cpu);
-        let t_ns_cpu = self.measure(ts, tt, ns_paced).await;
-        self.log("tunnel, close, paced", &t_ns_cpu);
+        let d_lat = self.measure(&direct, &direct_target, latency).await;
+        self.log("direct TLS, latency (1 conn)", &d_lat);
+        let t_lat = self.measure(&tunnel, &tunnel_target, latency).await;
+        self.log("tunnel, latency (1 conn)", &t_lat);
         direct.stop().await;
         tunnel.stop().await;
         forward.stop().await;
 
         let rps = "req/s";
-        let (t, d, f) = ("tunnel", "direct TLS", "forward_to");
-        let (tk, dk, fk) = (
-            t_ka.outcome.rate(),
-            d_ka.outcome.rate(),
-            f_ka.outcome.rate(),
+        let rate = |m: &Measured| m.outcome.rate();
+        let cpu = |m: &Measured| m.cpu_us_per_req;
+        self.paired_row(
+            "keepalive",
+            "throughput",
+            rps,
+            (t, d),
+            &ka,
+            rate,
+            Goal::RatioAtLeast(0.8),
         );
-        let (tn, dn, fn_) = (
-            t_ns.outcome.rate(),
-            d_ns.outcome.rate(),
-            f_ns.outcome.rate(),
+        self.paired_row(
+            "new_stream",
+            "throughput",
+            rps,
+            (t, d),
+            &ns,
+            rate,
+            Goal::None,
         );
-        let at_least = Goal::RatioAtLeast;
-        self.row("keepalive", "throughput", rps, t, tk, d, dk, at_least(0.8));
+        let median_of = |pairs: &[(Measured, Measured)], pick: &dyn Fn(&Measured) -> f64| {
+            let mut v: Vec<f64> = pairs.iter().map(|(a, _)| pick(a)).collect();
+            v.sort_by(f64::total_cmp);
+            median(&v)
+        };
+        let (tk, tn) = (median_of(&ka, &rate), median_of(&ns, &rate));
         self.row(
             "keepalive_forward_to",
             "throughput",
@@ -340,10 +427,9 @@ impl Bench {
             t,
             tk,
             f,
-            fk,
-            at_least(1.3),
+            rate(&f_ka),
+            Goal::RatioAtLeast(1.3),
         );
-        self.row("new_stream", "throughput", rps, t, tn, d, dn, Goal::None);
         self.row(
             "new_stream_forward_to",
             "throughput",
@@ -351,7 +437,7 @@ impl Bench {
             t,
             tn,
             f,
-            fn_,
+            rate(&f_ns),
             Goal::None,
         );
         let p = |m: &Measured, q| m.outcome.quantile_ms(q);
@@ -377,38 +463,33 @@ impl Bench {
             diff(1.0),
         );
         let us = "us/req";
-        let (tc, dc) = (t_ka_cpu.cpu_us_per_req, d_ka_cpu.cpu_us_per_req);
-        self.row(
+        self.paired_row(
             "app_cpu_keepalive",
             "server CPU",
             us,
-            t,
-            tc,
-            d,
-            dc,
-            Goal::RatioAtMost(1.1),
+            (t, d),
+            &ka_cpu,
+            cpu,
+            Goal::RatioAtMost(1.05),
         );
-        let fc = f_ka_cpu.cpu_us_per_req;
         self.row(
             "app_cpu_keepalive_forward_to",
             "server CPU",
             us,
             t,
-            tc,
+            median_of(&ka_cpu, &cpu),
             f,
-            fc,
+            cpu(&f_ka_cpu),
             Goal::None,
         );
-        let (tc, dc) = (t_ns_cpu.cpu_us_per_req, d_ns_cpu.cpu_us_per_req);
-        self.row(
+        self.paired_row(
             "app_cpu_new_stream",
             "server CPU",
             us,
-            t,
-            tc,
-            d,
-            dc,
-            Goal::RatioAtMost(1.1),
+            (t, d),
+            &ns_cpu,
+            cpu,
+            Goal::RatioAtMost(1.15),
         );
         Ok(())
     }
@@ -432,35 +513,29 @@ impl Bench {
         let direct = Server::spawn(&self.exe, &args, &[]).await?;
         let addr: SocketAddr = direct.ready.parse()?;
         let dt = &Target::tls(addr, self.direct_tls.clone());
-        let ds = &direct;
         let (tunnel, tunnel_target) = self.spawn_tunnel("actix-tunnel", true).await?;
-        let (ts, tt) = (&tunnel, &tunnel_target);
-        let d_ka = self.measure(ds, dt, keepalive).await;
-        self.log("actix HttpServer TLS, keep-alive", &d_ka);
-        let t_ka = self.measure(ts, tt, keepalive).await;
-        self.log("actix tunnel, keep-alive", &t_ka);
-        let d_ns = self.measure(ds, dt, close).await;
+        let (t, d) = ("actix tunnel", "actix TLS");
+        let ts = (&tunnel, &tunnel_target, t);
+        let ds = (&direct, dt, d);
+        let ka = self.pairs("keep-alive", ts, ds, keepalive).await;
+        let (last_t, last_d) = ka.last().ok_or("no pairs")?;
+        let paced = Self::paced(keepalive, last_t, last_d);
+        let cpu_pairs = self.pairs("keep-alive, paced", ts, ds, paced).await;
+        let d_ns = self.measure(&direct, dt, close).await;
         self.log("actix HttpServer TLS, close", &d_ns);
-        let t_ns = self.measure(ts, tt, close).await;
+        let t_ns = self.measure(&tunnel, &tunnel_target, close).await;
         self.log("actix tunnel, close", &t_ns);
-        let paced = Self::paced(keepalive, &t_ka, &d_ka);
-        let d_cpu = self.measure(ds, dt, paced).await;
-        self.log("actix HttpServer TLS, paced", &d_cpu);
-        let t_cpu = self.measure(ts, tt, paced).await;
-        self.log("actix tunnel, paced", &t_cpu);
         direct.stop().await;
         tunnel.stop().await;
 
-        let (t, d) = ("actix tunnel", "actix TLS");
-        let (a, b) = (t_ka.outcome.rate(), d_ka.outcome.rate());
-        self.row(
+        let rate = |m: &Measured| m.outcome.rate();
+        self.paired_row(
             "actix_keepalive",
             "throughput",
             "req/s",
-            t,
-            a,
-            d,
-            b,
+            (t, d),
+            &ka,
+            rate,
             Goal::RatioAtLeast(0.8),
         );
         let (a, b) = (t_ns.outcome.rate(), d_ns.outcome.rate());
@@ -474,15 +549,13 @@ impl Bench {
             b,
             Goal::None,
         );
-        let (a, b) = (t_cpu.cpu_us_per_req, d_cpu.cpu_us_per_req);
-        self.row(
+        self.paired_row(
             "actix_app_cpu_keepalive",
             "server CPU",
             "us/req",
-            t,
-            a,
-            d,
-            b,
+            (t, d),
+            &cpu_pairs,
+            |m: &Measured| m.cpu_us_per_req,
             Goal::RatioAtMost(1.1),
         );
         Ok(())
@@ -741,8 +814,10 @@ impl Bench {
     /// alternate, pair after pair; the row gives the medians and the spread
     /// of the pairs' ratios.
     async fn relayed(&mut self) -> Result<(), BoxError> {
-        const PAIRS: usize = 3;
-        println!("relayed: tunnel vs relayed TLS through the same edge, {PAIRS} alternating pairs");
+        println!(
+            "relayed: tunnel vs relayed TLS through the same edge, {} alternating pairs",
+            self.opts.pairs()
+        );
         let (direct, _) = self.spawn_direct().await?;
         let upstream: SocketAddr = direct.ready.parse()?;
         self.engine.relay_to_tls(
@@ -753,66 +828,36 @@ impl Bench {
         )?;
         let relayed_target = self.edge_target("https://relayed.localhost");
         let (tunnel, tunnel_target) = self.spawn_tunnel("tunnel", true).await?;
-        let specs = [
-            (
-                "keepalive_vs_relayed",
-                self.spec(CONNECTIONS, false, false),
-                0.95,
-            ),
-            (
-                "new_stream_vs_relayed",
-                self.spec(CONNECTIONS, true, false),
-                0.90,
-            ),
-        ];
-        for (name, spec, goal) in specs {
-            let mut ratios = Vec::with_capacity(PAIRS);
-            let (mut tunnel_rates, mut relayed_rates) = (Vec::new(), Vec::new());
-            for pair in 0..PAIRS {
-                // A-B, B-A, ...: neither side always goes first.
-                let (t, r) = if pair % 2 == 0 {
-                    let t = self.measure(&tunnel, &tunnel_target, spec).await;
-                    (t, self.measure(&direct, &relayed_target, spec).await)
-                } else {
-                    let r = self.measure(&direct, &relayed_target, spec).await;
-                    (self.measure(&tunnel, &tunnel_target, spec).await, r)
-                };
-                let (tr, rr) = (t.outcome.rate(), r.outcome.rate());
-                println!(
-                    "  {name} pair {pair}: tunnel {tr:.0} req/s, relayed TLS {rr:.0} req/s, ratio {:.2}",
-                    tr / rr
-                );
-                ratios.push(tr / rr);
-                tunnel_rates.push(tr);
-                relayed_rates.push(rr);
-            }
-            let median = |v: &mut Vec<f64>| {
-                v.sort_by(f64::total_cmp);
-                v[v.len() / 2]
-            };
-            let (lo, hi) = (
-                ratios.iter().copied().fold(f64::INFINITY, f64::min),
-                ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max),
-            );
-            let mid = median(&mut ratios.clone());
-            let wide = if hi - lo > 0.1 * mid {
-                ", too wide to judge"
-            } else {
-                ""
-            };
-            self.row(
-                name,
-                &format!("throughput, median of {PAIRS} pairs (ratios {lo:.2}-{hi:.2}{wide})"),
-                "req/s",
-                "tunnel",
-                median(&mut tunnel_rates),
-                "relayed TLS",
-                median(&mut relayed_rates),
-                Goal::RatioAtLeast(goal),
-            );
-        }
+        let (t, r) = ("tunnel", "relayed TLS");
+        let ts = (&tunnel, &tunnel_target, t);
+        let rs = (&direct, &relayed_target, r);
+        let ka = self
+            .pairs("keep-alive", ts, rs, self.spec(CONNECTIONS, false, false))
+            .await;
+        let ns = self
+            .pairs("close", ts, rs, self.spec(CONNECTIONS, true, false))
+            .await;
         tunnel.stop().await;
         direct.stop().await;
+        let rate = |m: &Measured| m.outcome.rate();
+        self.paired_row(
+            "keepalive_vs_relayed",
+            "throughput",
+            "req/s",
+            (t, r),
+            &ka,
+            rate,
+            Goal::RatioAtLeast(0.95),
+        );
+        self.paired_row(
+            "new_stream_vs_relayed",
+            "throughput",
+            "req/s",
+            (t, r),
+            &ns,
+            rate,
+            Goal::RatioAtLeast(0.90),
+        );
         Ok(())
     }
 
