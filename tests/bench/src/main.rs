@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! cargo run --release -p rstream-bench -- [--quick] [--json FILE] [--python PATH] [--only a,b]
+//! cargo run --release -p rstream-bench -- table FILE   # the Markdown table of a --json file
 //! ```
 //!
 //! A local engine runs in this process, next to the load generator (a hyper
@@ -92,6 +93,7 @@ impl Options {
 }
 
 const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS]
+       rstream-bench table FILE   (the Markdown table of a --json file)
   --quick        short runs (under a minute in all)
   --json FILE    also write the results as JSON
   --python PATH  a Python interpreter with rstreamlabs-rstream installed
@@ -101,6 +103,25 @@ const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [command, file] = args.as_slice() {
+        if command == "table" {
+            // The README's table, from one run's `--json` file.
+            let table = std::fs::read_to_string(file)
+                .map_err(|e| format!("reading {file}: {e}"))
+                .and_then(|text| {
+                    serde_json::from_str(&text).map_err(|e| format!("{file} is not JSON: {e}"))
+                })
+                .map(|doc| report::table_from_json(&doc));
+            match table {
+                Ok(table) => print!("{table}"),
+                Err(e) => {
+                    eprintln!("rstream-bench: {e}");
+                    std::process::exit(1);
+                }
+            }
+            return;
+        }
+    }
     if args.first().map(String::as_str) == Some("serve") && args.iter().any(|a| a == "actix-direct")
     {
         // actix-web's HttpServer runs on actix's own runtime.

@@ -107,31 +107,6 @@ impl Row {
             None
         }
     }
-
-    /// `0.93 (0.90-0.97, 3 pairs)`, or the bare ratio.
-    fn ratio_text(&self) -> String {
-        match &self.spread {
-            Some(s) => format!(
-                "{} ({}-{}, {} pairs)",
-                num(s.median),
-                num(s.lo),
-                num(s.hi),
-                s.pairs
-            ),
-            None => num(self.ratio()),
-        }
-    }
-
-    fn met_text(&self) -> &'static str {
-        if self.spread.as_ref().is_some_and(|s| !s.narrow()) && !matches!(self.goal, Goal::None) {
-            return "spread too wide to judge";
-        }
-        match self.met() {
-            None => "",
-            Some(true) => "yes",
-            Some(false) => "no",
-        }
-    }
 }
 
 fn num(v: f64) -> String {
@@ -146,28 +121,53 @@ fn num(v: f64) -> String {
     }
 }
 
-/// The rows as a Markdown table.
+/// The rows as a Markdown table (the one [`table_from_json`] prints).
 pub(crate) fn table(rows: &[Row]) -> String {
+    table_from_json(&json(rows))
+}
+
+/// The Markdown table of a JSON document [`json`] wrote: what the README
+/// shows, regenerated from one run's file (`rstream-bench table FILE`).
+pub(crate) fn table_from_json(doc: &serde_json::Value) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
+    let number = |v: &serde_json::Value| v.as_f64().map_or_else(|| "n/a".to_owned(), num);
     let mut out = String::new();
     let _ = writeln!(
         out,
         "| scenario | metric | value | baseline | ratio | goal | met |"
     );
     let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-    for row in rows {
-        let met = row.met_text();
+    for row in doc["scenarios"].as_array().into_iter().flatten() {
+        let ratio = match row["pairs"].as_u64() {
+            Some(pairs) => format!(
+                "{} ({}-{}, {pairs} pairs)",
+                number(&row["ratio"]),
+                number(&row["ratio_min"]),
+                number(&row["ratio_max"])
+            ),
+            None => number(&row["ratio"]),
+        };
+        let met = if row["spread_narrow"] == false && row["goal"] != "-" {
+            "spread too wide to judge"
+        } else {
+            match row["goal_met"].as_bool() {
+                None => "",
+                Some(true) => "yes",
+                Some(false) => "no",
+            }
+        };
         let _ = writeln!(
             out,
             "| {} | {} ({}) | {}: {} | {}: {} | {} | {} | {} |",
-            row.name,
-            row.metric,
-            row.unit,
-            row.value_name,
-            num(row.value),
-            row.baseline_name,
-            num(row.baseline_value),
-            row.ratio_text(),
-            row.goal_text(),
+            text(&row["name"]),
+            text(&row["metric"]),
+            text(&row["unit"]),
+            text(&row["value_name"]),
+            number(&row["value"]),
+            text(&row["baseline_name"]),
+            number(&row["baseline_value"]),
+            ratio,
+            text(&row["goal"]),
             met
         );
     }
