@@ -756,7 +756,7 @@ impl Bench {
             a,
             "python sdk asgi",
             b,
-            Goal::None,
+            Goal::RatioAtMost(0.05),
         );
         Ok(())
     }
@@ -801,7 +801,7 @@ impl Bench {
             tunnel,
             "direct TLS",
             direct,
-            Goal::ValueAtMost(48.0),
+            Goal::ValueAtMost(32.0),
         );
         Ok(())
     }
