@@ -32,6 +32,7 @@ pub(crate) struct Options {
     pub(crate) json: Option<PathBuf>,
     pub(crate) python: Option<PathBuf>,
     pub(crate) only: Option<Vec<String>>,
+    pub(crate) crypto_alt: Option<PathBuf>,
 }
 
 impl Options {
@@ -48,6 +49,7 @@ impl Options {
                 "--quick" => out.quick = true,
                 "--json" => out.json = Some(value()?.into()),
                 "--python" => out.python = Some(value()?.into()),
+                "--crypto-alt" => out.crypto_alt = Some(value()?.into()),
                 "--only" => {
                     out.only = Some(value()?.split(',').map(|s| s.trim().to_owned()).collect())
                 }
@@ -98,11 +100,25 @@ const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH
   --json FILE    also write the results as JSON
   --python PATH  a Python interpreter with rstreamlabs-rstream installed
                  (see tests/bench/setup-python.sh); adds the Python SDK row
+  --crypto-alt PATH  a build of rstream-bench with the other TLS crypto
+                 backend (cargo build --release -p rstream-bench --features
+                 aws-lc-rs --target-dir target/aws-lc); adds the crypto row
   --only GROUPS  comma-separated subset of: http, actix, resumption, python,
-                 bulk, memory, relayed, reconnect";
+                 bulk, memory, relayed, reconnect, crypto";
+
+/// The TLS crypto backend this build of the SDK uses.
+const BACKEND: &str = if cfg!(feature = "aws-lc-rs") {
+    "aws-lc-rs"
+} else {
+    "ring"
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args == ["backend"] {
+        println!("{BACKEND}");
+        return;
+    }
     if let [command, file] = args.as_slice() {
         if command == "table" {
             // The README's table, from one run's `--json` file.

@@ -122,6 +122,9 @@ impl Bench {
         if self.opts.wants("reconnect") {
             report("reconnect", self.reconnect().await);
         }
+        if self.opts.wants("crypto") {
+            report("crypto", self.crypto().await);
+        }
         Ok(())
     }
 
@@ -178,6 +181,18 @@ impl Bench {
         mode: &str,
         resumption: bool,
     ) -> Result<(Server, Target), BoxError> {
+        let exe = self.exe.clone();
+        self.spawn_tunnel_with(&exe, mode, resumption).await
+    }
+
+    /// [`Bench::spawn_tunnel`] with another build of this program (say, one
+    /// with the other TLS crypto backend).
+    async fn spawn_tunnel_with(
+        &mut self,
+        exe: &Path,
+        mode: &str,
+        resumption: bool,
+    ) -> Result<(Server, Target), BoxError> {
         self.counter += 1;
         let mut args = vec![
             "serve".to_owned(),
@@ -195,7 +210,7 @@ impl Bench {
         if !resumption {
             args.push("--no-resumption".to_owned());
         }
-        let server = Server::spawn(&self.exe, &args, &[]).await?;
+        let server = Server::spawn(exe, &args, &[]).await?;
         let target = self.edge_target(&server.ready);
         Ok((server, target))
     }
@@ -857,6 +872,60 @@ impl Bench {
             &ns,
             rate,
             Goal::RatioAtLeast(0.90),
+        );
+        Ok(())
+    }
+
+    /// The TLS crypto backend: new-stream serving CPU of the tunnel side
+    /// built with this program's backend against a build with the other
+    /// (`--crypto-alt`), at the same offered load, in alternating pairs.
+    async fn crypto(&mut self) -> Result<(), BoxError> {
+        let Some(alt) = self.opts.crypto_alt.clone() else {
+            println!("crypto: skipped (give --crypto-alt, a build with the other backend)");
+            return Ok(());
+        };
+        let backend = |exe: &Path| -> Result<String, BoxError> {
+            let out = std::process::Command::new(exe).arg("backend").output()?;
+            Ok(String::from_utf8(out.stdout)?.trim().to_owned())
+        };
+        let (mine, theirs) = (backend(&self.exe)?, backend(&alt)?);
+        if mine == theirs || theirs.is_empty() {
+            return Err(
+                format!("--crypto-alt uses {theirs:?}, the same backend as this build").into(),
+            );
+        }
+        println!("crypto: new-stream serving CPU, {mine} vs {theirs}");
+        let (a, a_target) = self.spawn_tunnel("tunnel", true).await?;
+        let (b, b_target) = self.spawn_tunnel_with(&alt, "tunnel", true).await?;
+        let close = self.spec(CONNECTIONS, true, false);
+        let flat = self
+            .pairs(
+                "close",
+                (&a, &a_target, &mine),
+                (&b, &b_target, &theirs),
+                close,
+            )
+            .await;
+        let (last_a, last_b) = flat.last().ok_or("no pairs")?;
+        let paced = Self::paced(close, last_a, last_b);
+        let cpu = self
+            .pairs(
+                "close, paced",
+                (&a, &a_target, &mine),
+                (&b, &b_target, &theirs),
+                paced,
+            )
+            .await;
+        a.stop().await;
+        b.stop().await;
+        self.paired_row(
+            "crypto_new_stream_cpu",
+            "server CPU",
+            "us/req",
+            (&mine, &theirs),
+            &cpu,
+            |m: &Measured| m.cpu_us_per_req,
+            Goal::None,
         );
         Ok(())
     }
