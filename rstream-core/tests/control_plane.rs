@@ -22,30 +22,18 @@ use rstream_core::turn::TurnOptions;
 use rstream_core::{ClientBuilder, Error, TunnelOptions};
 use rstream_e2e::*;
 use serde_json::{Value, json};
+use std::sync::LazyLock;
+
+static APP_SECRET: LazyLock<String> = LazyLock::new(|| key_vector("signing_key", "client_secret"));
+static APP_PUBLIC: LazyLock<String> =
+    LazyLock::new(|| key_vector("signing_key", "public_key_sec1"));
+static OTHER_SECRET: LazyLock<String> = LazyLock::new(|| key_vector("turn_app", "client_secret"));
+static SERVER_SPKI: LazyLock<String> =
+    LazyLock::new(|| key_vector("turn_app", "server_public_key_spki"));
+static APP_USER: LazyLock<String> = LazyLock::new(|| key_vector("turn_app", "username"));
+static APP_CRED: LazyLock<String> = LazyLock::new(|| key_vector("turn_app", "credential"));
 
 const TOKEN: &str = "tok_control_plane";
-
-/// An application's P-521 key (PKCS#8 DER, hex) and its public point (SEC1,
-/// hex), made with Python's `cryptography`.
-const APP_SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d3020101044201b110d48c\
-    35a47e4f027c95daa1c7ddaa84ee68ed71e0bd39a152066db0393e213e57ddc7071669c40a075cb6\
-    eb6267c22a1f54771f2328dbc90f21d308fefd5fe7a1818903818600040054f2de0c0a92281172b8\
-    c31b2512e1a420dee9ab17ddaca911c786d068e21023259f05f64a55813a30d6056a6aced95b242f\
-    34955e745822af96200ea83e3e2aa8017ac3afe854fd32d35b279877a365e3bd0980bd36d2b2ecab\
-    075c8b215ce519ecca9b5764e05b9d6e6af1759f561ca6a164876c467957f9ff5f26d54f907b4aec\
-    a5";
-/// Another P-521 key: its tokens do not verify with `APP_PUBLIC`.
-const OTHER_SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d30201010442015b14046d\
-    1b87a119f0f6fb884f7791c03526240032c133355164203d2b408174612f4fedb8bf6dac44f0e8f4\
-    17487cfa4ffb9c8879fd5d25bce82840e95dfe2804a18189038186000400c396e6005f96aa80df8a\
-    553b54033416b2f3a4f42b3992f2635b1fff626f047d9a9d1954127884825f35929599bc03ad8beb\
-    e56e9f7f774515f7f49501b4f5fb5d015b80dc7b671561fb738bb0157a8d6ebd7409bb88f576d328\
-    f0d4bbd423a12b75585f00ff0acaa80747083b2064f0031d70d070e6660d9829ac771853bfdcaa25\
-    bf";
-const APP_PUBLIC: &str = "040054f2de0c0a92281172b8c31b2512e1a420dee9ab17ddaca911c786d068e21023259f05f64a55\
-    813a30d6056a6aced95b242f34955e745822af96200ea83e3e2aa8017ac3afe854fd32d35b279877\
-    a365e3bd0980bd36d2b2ecab075c8b215ce519ecca9b5764e05b9d6e6af1759f561ca6a164876c46\
-    7957f9ff5f26d54f907b4aeca5";
 
 /// What the server saw.
 #[derive(Default)]
@@ -86,7 +74,7 @@ fn authorized_or_app(plane: &Plane, headers: &HeaderMap) -> bool {
     else {
         return false;
     };
-    let public = hex::decode(APP_PUBLIC).unwrap();
+    let public = hex::decode(APP_PUBLIC.as_str()).unwrap();
     let Ok(payload) = verify_es512(token, &public) else {
         return false;
     };
@@ -220,23 +208,6 @@ async fn create_token(State(plane): State<Plane>, headers: HeaderMap, body: Stri
     axum::Json(json!({"token": "tok_short_lived", "expires_at": "later"})).into_response()
 }
 
-/// A P-521 application secret and a cluster keyring key, with the APP-mode
-/// username and credential Python derives from them (the vectors of
-/// `rstream-core/src/turn/tests.rs`).
-const TURN_APP_SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d30201010442015b14046d\
-    1b87a119f0f6fb884f7791c03526240032c133355164203d2b408174612f4fedb8bf6dac44f0e8f4\
-    17487cfa4ffb9c8879fd5d25bce82840e95dfe2804a18189038186000400c396e6005f96aa80df8a\
-    553b54033416b2f3a4f42b3992f2635b1fff626f047d9a9d1954127884825f35929599bc03ad8beb\
-    e56e9f7f774515f7f49501b4f5fb5d015b80dc7b671561fb738bb0157a8d6ebd7409bb88f576d328\
-    f0d4bbd423a12b75585f00ff0acaa80747083b2064f0031d70d070e6660d9829ac771853bfdcaa25\
-    bf";
-const SERVER_SPKI: &str = "30819b301006072a8648ce3d020106052b810400230381860004011be2612b5759990e6146cd4e46\
-    dd8d2fc0ed8472db0dac99f532f80dc5771c306b5d08890df1a95224402503d0aed232abc9c39a17\
-    dbe49584f1351590ff1086d40122f73c0d86db9fee9bd88a2b95c4e2de92045697943dade0d723ff\
-    0dc1768af2df311f88417abb700da195e21497464a79ce24014701ca102792cbd9e2a6f58e07";
-const APP_USER: &str = "v1:1700003600:app:proj-ep:client-1";
-const APP_CRED: &str = "GLcqydmygp1gR2UGCFVgV4OWXYUkhs3oXPV4PiqMBPY=";
-
 async fn keyring(
     State(plane): State<Plane>,
     Path(file): Path<String>,
@@ -249,7 +220,9 @@ async fn keyring(
         .keyring_requests
         .push((file.clone(), headers.contains_key("authorization")));
     match file.as_str() {
-        "cluster.example.rstream.test.spki.der.hex" => format!("{SERVER_SPKI}\n").into_response(),
+        "cluster.example.rstream.test.spki.der.hex" => {
+            format!("{}\n", SERVER_SPKI.as_str()).into_response()
+        }
         "huge.example.test.spki.der.hex" => "a".repeat(9000).into_response(),
         "html.example.test.spki.der.hex" => "<html>moved</html>".into_response(),
         _ => (StatusCode::NOT_FOUND, "no such keyring").into_response(),
@@ -534,7 +507,7 @@ fn app_control_plane(url: &str) -> ControlPlane {
         .api_url(url)
         .build()
         .unwrap()
-        .with_app_credentials(AppCredentials::new("app-1", APP_SECRET).unwrap())
+        .with_app_credentials(AppCredentials::new("app-1", APP_SECRET.as_str()).unwrap())
 }
 
 #[tokio::test]
@@ -547,7 +520,7 @@ async fn whoami_with_a_token_or_application_credentials() {
     assert_eq!(me.permissions, ["projects.read"]);
 
     let app = app_control_plane(&url);
-    assert!(!format!("{app:?}").contains(&APP_SECRET[..32]));
+    assert!(!format!("{app:?}").contains(&APP_SECRET.as_str()[..32]));
     assert_eq!(guard(app.whoami()).await.unwrap().id, "usr_1");
     // Each request carries a fresh bare application token, as the
     // JavaScript SDK's control-plane client signs it.
@@ -571,7 +544,7 @@ async fn whoami_with_a_token_or_application_credentials() {
         .api_url(&url)
         .build()
         .unwrap()
-        .with_app_credentials(AppCredentials::new("app-1", OTHER_SECRET).unwrap());
+        .with_app_credentials(AppCredentials::new("app-1", OTHER_SECRET.as_str()).unwrap());
     let err = guard(impostor.whoami()).await.unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
     let stranger = ControlPlane::builder()
@@ -679,14 +652,14 @@ async fn app_mode_turn_credentials_fetch_the_keyring_then_derive_locally() {
         .turn_keyring_url(format!("{url}/keys"))
         .build()
         .unwrap();
-    let app = AppCredentials::new("client-1", TURN_APP_SECRET).unwrap();
+    let app = AppCredentials::new("client-1", OTHER_SECRET.as_str()).unwrap();
     let options =
         TurnOptions::new("proj-ep", "Cluster.Example.RSTREAM.test", 1_700_000_000).ttl(3600);
     let creds = guard(cp.turn_app_credentials(&app, &options))
         .await
         .unwrap();
-    assert_eq!(creds.username, APP_USER);
-    assert_eq!(creds.credential.expose(), APP_CRED);
+    assert_eq!(creds.username, APP_USER.as_str());
+    assert_eq!(creds.credential.expose(), APP_CRED.as_str());
     assert_eq!(
         seen.lock().unwrap().keyring_requests,
         [(

@@ -17,7 +17,10 @@ use rstream_core::auth::{
 use rstream_core::{Error, TunnelOptions};
 use rstream_e2e::*;
 use rstream_local_engine::LocalEngine;
+use std::sync::LazyLock;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+static APP_SECRET: LazyLock<String> = LazyLock::new(|| key_vector("turn_app", "client_secret"));
 
 /// How long each short-lived token lasts.
 const TTL: Duration = Duration::from_millis(700);
@@ -225,16 +228,6 @@ async fn a_token_unfit_for_a_url_is_refused_before_it_is_sent() {
     }
 }
 
-/// A P-521 application secret (PKCS#8 DER, hex), the vector of
-/// `rstream-core/src/turn/tests.rs`.
-const APP_SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d30201010442015b14046d\
-    1b87a119f0f6fb884f7791c03526240032c133355164203d2b408174612f4fedb8bf6dac44f0e8f4\
-    17487cfa4ffb9c8879fd5d25bce82840e95dfe2804a18189038186000400c396e6005f96aa80df8a\
-    553b54033416b2f3a4f42b3992f2635b1fff626f047d9a9d1954127884825f35929599bc03ad8beb\
-    e56e9f7f774515f7f49501b4f5fb5d015b80dc7b671561fb738bb0157a8d6ebd7409bb88f576d328\
-    f0d4bbd423a12b75585f00ff0acaa80747083b2064f0031d70d070e6660d9829ac771853bfdcaa25\
-    bf";
-
 /// A list-only boundary over the project's tunnels, `seconds` long.
 fn list_only(seconds: u32) -> TokenRequest {
     TokenRequest::new(TokenResources::tunnels(TunnelResource::scopes(
@@ -246,7 +239,7 @@ fn list_only(seconds: u32) -> TokenRequest {
 
 #[tokio::test]
 async fn minted_application_tokens_are_verified_end_to_end() {
-    let app = AppCredentials::new("client-1", APP_SECRET).unwrap();
+    let app = AppCredentials::new("client-1", APP_SECRET.as_str()).unwrap();
     let engine = LocalEngine::builder()
         .token("tok_test")
         .trust_app("client-1", app.public_key_sec1())
@@ -263,17 +256,8 @@ async fn minted_application_tokens_are_verified_end_to_end() {
         .await
         .unwrap();
     // ...and one signed by the same client id with another key is refused.
-    let other = AppCredentials::new(
-        "client-1",
-        "3081ee020100301006072a8648ce3d020106052b810400230481d63081d3020101044201b110d48c\
-         35a47e4f027c95daa1c7ddaa84ee68ed71e0bd39a152066db0393e213e57ddc7071669c40a075cb6\
-         eb6267c22a1f54771f2328dbc90f21d308fefd5fe7a1818903818600040054f2de0c0a92281172b8\
-         c31b2512e1a420dee9ab17ddaca911c786d068e21023259f05f64a55813a30d6056a6aced95b242f\
-         34955e745822af96200ea83e3e2aa8017ac3afe854fd32d35b279877a365e3bd0980bd36d2b2ecab\
-         075c8b215ce519ecca9b5764e05b9d6e6af1759f561ca6a164876c467957f9ff5f26d54f907b4aec\
-         a5",
-    )
-    .unwrap();
+    let other =
+        AppCredentials::new("client-1", key_vector("signing_key", "client_secret")).unwrap();
     let forged = other.mint_now(&list_only(60)).unwrap();
     let api = client(&engine).engine_api().unwrap();
     let refused = api

@@ -3,21 +3,15 @@
 //! hand in the key order of the JavaScript SDK's schemas and serialised by
 //! Node's `JSON.stringify`.
 
+use std::sync::LazyLock;
+
+use rstream_e2e::key_vector;
+
 use super::*;
 
-/// A P-521 key, PKCS#8 DER, hex.
-const SECRET: &str = "3081ee020100301006072a8648ce3d020106052b810400230481d63081d3020101044201b110d48c\
-    35a47e4f027c95daa1c7ddaa84ee68ed71e0bd39a152066db0393e213e57ddc7071669c40a075cb6\
-    eb6267c22a1f54771f2328dbc90f21d308fefd5fe7a1818903818600040054f2de0c0a92281172b8\
-    c31b2512e1a420dee9ab17ddaca911c786d068e21023259f05f64a55813a30d6056a6aced95b242f\
-    34955e745822af96200ea83e3e2aa8017ac3afe854fd32d35b279877a365e3bd0980bd36d2b2ecab\
-    075c8b215ce519ecca9b5764e05b9d6e6af1759f561ca6a164876c467957f9ff5f26d54f907b4aec\
-    a5";
-/// Its public point, SEC1 uncompressed, hex.
-const PUBLIC: &str = "040054f2de0c0a92281172b8c31b2512e1a420dee9ab17ddaca911c786d068e21023259f05f64a55\
-    813a30d6056a6aced95b242f34955e745822af96200ea83e3e2aa8017ac3afe854fd32d35b279877\
-    a365e3bd0980bd36d2b2ecab075c8b215ce519ecca9b5764e05b9d6e6af1759f561ca6a164876c46\
-    7957f9ff5f26d54f907b4aeca5";
+static SECRET: LazyLock<String> = LazyLock::new(|| key_vector("signing_key", "client_secret"));
+static PUBLIC: LazyLock<String> = LazyLock::new(|| key_vector("signing_key", "public_key_sec1"));
+
 /// `{"alg":"ES512","typ":"JWT"}`, base64url.
 const HEADER_B64: &str = "eyJhbGciOiJFUzUxMiIsInR5cCI6IkpXVCJ9";
 /// A token signed by Python with `SECRET` (payload `{"clientId":"python","type":"app"}`).
@@ -39,11 +33,11 @@ const EXPECTED_C: &str = r#"{"metadata":{},"permissions":null,"resources":{"tunn
 const EXPECTED_D: &str = r#"{"metadata":{},"permissions":null,"resources":{"tunnels":{"OR":[{"workspaces":["ws_9"],"scopes":{"tunnels":{"list":true}}},{"projects":["p2"],"scopes":{"tunnels":{"connect":true}}}]}},"clientId":"client-1","exp":1700000001,"iat":1700000000,"type":"app"}"#;
 
 fn credentials() -> AppCredentials {
-    AppCredentials::new(" client-1 ", format!("{SECRET}\n")).expect("credentials")
+    AppCredentials::new(" client-1 ", format!("{}\n", SECRET.as_str())).expect("credentials")
 }
 
 fn public() -> Vec<u8> {
-    hex::decode(PUBLIC).expect("hex")
+    hex::decode(PUBLIC.as_str()).expect("hex")
 }
 
 /// Mints `request`, checks the header and the signature with the public key
@@ -287,22 +281,35 @@ fn an_and_with_a_target_needs_no_binding_but_a_bare_and_does() {
 
 #[test]
 fn bad_secrets_are_refused_without_being_echoed() {
-    for secret in ["", "zz", "00", P256_SECRET, &SECRET[..SECRET.len() - 2]] {
+    for secret in [
+        "",
+        "zz",
+        "00",
+        P256_SECRET,
+        &SECRET.as_str()[..SECRET.len() - 2],
+    ] {
         let error = AppCredentials::new("id", secret).expect_err("refused");
         assert!(error.is_invalid(), "{error}");
         if secret.len() > 4 {
             assert!(!error.to_string().contains(&secret[..16]), "{error}");
         }
     }
-    assert!(AppCredentials::new(" ", SECRET).unwrap_err().is_invalid());
+    assert!(
+        AppCredentials::new(" ", SECRET.as_str())
+            .unwrap_err()
+            .is_invalid()
+    );
 }
 
 #[test]
 fn debug_hides_the_secret() {
     let text = format!("{:?}", credentials());
     assert!(text.contains("client-1"), "{text}");
-    assert!(!text.contains(&SECRET[..32]), "{text}");
-    assert!(!text.contains(&SECRET[SECRET.len() - 32..]), "{text}");
+    assert!(!text.contains(&SECRET.as_str()[..32]), "{text}");
+    assert!(
+        !text.contains(&SECRET.as_str()[SECRET.len() - 32..]),
+        "{text}"
+    );
 }
 
 #[test]
@@ -362,7 +369,7 @@ async fn a_minting_provider_signs_a_bounded_token_per_call() {
         let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
         assert_eq!(lifetime, 120);
     }
-    assert!(!format!("{provider:?}").contains(SECRET));
+    assert!(!format!("{provider:?}").contains(SECRET.as_str()));
 
     // A request that cannot be minted is refused when the provider is made.
     let unbound = TokenRequest::new(TokenResources::tunnels(TunnelResource::scopes(
@@ -390,8 +397,8 @@ async fn fixed_and_callback_providers() {
 
 #[test]
 fn credentials_from_the_environment() {
-    let read = |vars: &'static [(&'static str, &'static str)]| {
-        AppCredentials::from_env_lookup(move |name| {
+    let read = |vars: &[(&str, &str)]| {
+        AppCredentials::from_env_lookup(|name| {
             vars.iter()
                 .find(|(n, _)| *n == name)
                 .map(|(_, v)| (*v).to_owned())
@@ -403,17 +410,20 @@ fn credentials_from_the_environment() {
             .unwrap()
             .is_none()
     );
-    let found = read(&[(ENV_CLIENT_ID, "client-1"), (ENV_CLIENT_SECRET, SECRET)])
-        .unwrap()
-        .unwrap();
+    let found = read(&[
+        (ENV_CLIENT_ID, "client-1"),
+        (ENV_CLIENT_SECRET, SECRET.as_str()),
+    ])
+    .unwrap()
+    .unwrap();
     assert_eq!(found.client_id(), "client-1");
     assert_eq!(found.public_key_sec1(), public());
 
     let half = read(&[(ENV_CLIENT_ID, "client-1")]).unwrap_err();
     assert!(half.to_string().contains(ENV_CLIENT_SECRET), "{half}");
-    let half = read(&[(ENV_CLIENT_SECRET, SECRET)]).unwrap_err();
+    let half = read(&[(ENV_CLIENT_SECRET, SECRET.as_str())]).unwrap_err();
     assert!(half.to_string().contains(ENV_CLIENT_ID), "{half}");
-    assert!(!half.to_string().contains(&SECRET[..40]), "{half}");
+    assert!(!half.to_string().contains(&SECRET.as_str()[..40]), "{half}");
     let bad = read(&[(ENV_CLIENT_ID, "c"), (ENV_CLIENT_SECRET, "zz-not-hex")]).unwrap_err();
     assert!(bad.is_invalid(), "{bad}");
     assert!(!bad.to_string().contains("zz-not-hex"), "{bad}");

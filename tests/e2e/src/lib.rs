@@ -10,11 +10,29 @@
 pub mod http;
 
 use std::future::Future;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use rstream_core::{Client, ClientBuilder};
 use rstream_local_engine::LocalEngine;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// A field of the shared key vectors
+/// (`rstream-core/tests/vectors/app-keys.json`): P-521 application keys,
+/// their public points and a TURN APP-mode derivation, made with Python's
+/// `cryptography` (`section` is `signing_key` or `turn_app`).
+pub fn key_vector(section: &str, field: &str) -> String {
+    static DOC: LazyLock<serde_json::Value> = LazyLock::new(|| {
+        serde_json::from_str(include_str!(
+            "../../../rstream-core/tests/vectors/app-keys.json"
+        ))
+        .expect("the key vectors parse")
+    });
+    match &DOC[section][field] {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
 
 /// A hang guard: no test step may take longer than this.
 pub const GUARD: Duration = Duration::from_secs(30);
