@@ -83,6 +83,33 @@ fn reqwest_proxy(settings: &ProxySettings) -> Result<reqwest::Proxy, Error> {
     Ok(proxy)
 }
 
+/// The body of a `200 OK` answer to `request`, at most `max` bytes (by
+/// `Content-Length` and by what arrives): another status is an
+/// [`Error::Http`] with its body, a larger body an [`Error::Protocol`].
+pub(crate) async fn small_ok_body(
+    request: &str,
+    response: reqwest::Response,
+    max: usize,
+) -> Result<bytes::Bytes, Error> {
+    if response.status() != reqwest::StatusCode::OK {
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        return Err(status_error(request, status, &body));
+    }
+    let too_large = || Error::protocol(format!("{request}: the answer is larger than {max} bytes"));
+    if response.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let body = response
+        .bytes()
+        .await
+        .map_err(|e| transport_error(request, e))?;
+    if body.len() > max {
+        return Err(too_large());
+    }
+    Ok(body)
+}
+
 /// A transport failure of `request` (`GET /api/tunnels`, ...) as an error.
 pub(crate) fn transport_error(request: &str, error: reqwest::Error) -> Error {
     // The URL may carry a token (`rstream.token`): never in a message.

@@ -69,30 +69,13 @@ impl Discovery {
             .send()
             .await
             .map_err(|e| http::transport_error(&label, e))?;
-        if response.status() != reqwest::StatusCode::OK {
-            let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            return Err(http::status_error(&label, status, &body));
-        }
         let ttl = cache_lifetime(
             response
                 .headers()
                 .get(reqwest::header::CACHE_CONTROL)
                 .and_then(|v| v.to_str().ok()),
         );
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_DOCUMENT as u64)
-        {
-            return Err(invalid("larger than 16 KiB"));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&label, e))?;
-        if body.len() > MAX_DOCUMENT {
-            return Err(invalid("larger than 16 KiB"));
-        }
+        let body = http::small_ok_body(&label, response, MAX_DOCUMENT).await?;
         let engine_host = self.document.host_str().unwrap_or_default();
         Ok((check_document(&body, engine_host)?, ttl))
     }

@@ -280,28 +280,7 @@ impl ControlPlane {
             .send()
             .await
             .map_err(|e| http::transport_error(&label, e))?;
-        if response.status() != reqwest::StatusCode::OK {
-            let status = response.status().as_u16();
-            let body = response.text().await.unwrap_or_default();
-            return Err(http::status_error(&label, status, &body));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > MAX_KEYRING_BODY as u64)
-        {
-            return Err(Error::protocol(format!(
-                "{label}: the keyring answer is too large"
-            )));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| http::transport_error(&label, e))?;
-        if body.len() > MAX_KEYRING_BODY {
-            return Err(Error::protocol(format!(
-                "{label}: the keyring answer is too large"
-            )));
-        }
+        let body = http::small_ok_body(&label, response, MAX_KEYRING_BODY).await?;
         let text = std::str::from_utf8(&body).unwrap_or_default().trim();
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::protocol(format!(
