@@ -666,6 +666,8 @@ async fn http_clients_follow_the_same_proxy_rules() {
     let url = format!("https://localhost:{}/api/whoami", server.addr.port());
 
     let settings = ProxySettings {
+        username: Some("alice".into()),
+        password: Some("s3cret".into()),
         headers: vec![("X-Proxy-Tag".into(), "http-client".into())],
         ..ProxySettings::new(proxy.url("http"))
     };
@@ -682,6 +684,12 @@ async fn http_clients_follow_the_same_proxy_rules() {
     assert!(head.starts_with(&format!("CONNECT {target} ")), "{head}");
     let lower = head.to_ascii_lowercase();
     assert!(lower.contains("\r\nx-proxy-tag: http-client\r\n"), "{head}");
+    let basic = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+    assert!(
+        head.contains(&format!("Basic {basic}\r\n"))
+            && lower.contains("\r\nproxy-authorization: basic "),
+        "{head}"
+    );
     server.next_seen().await;
 
     let bypassing = ProxySettings {
