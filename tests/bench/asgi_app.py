@@ -5,7 +5,8 @@ http tunnel with the SDK's stream-native ASGI helper, prints
 `READY <forwarding address>`, and exits when stdin closes.
 
 Environment: RSTREAM_ENGINE, RSTREAM_AUTHENTICATION_TOKEN, BENCH_CA_FILE,
-BENCH_TUNNEL_NAME, BENCH_BODY.
+BENCH_TUNNEL_NAME, BENCH_BODY, and RSTREAM_BENCH_CPUS (the cores to pin to,
+comma-separated, when the bench pins).
 """
 
 import asyncio
@@ -59,5 +60,8 @@ async def main():
 
 
 if __name__ == "__main__":
+    cpus = os.environ.get("RSTREAM_BENCH_CPUS")
+    if cpus:
+        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
     threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
     asyncio.run(main())

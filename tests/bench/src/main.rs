@@ -14,6 +14,7 @@
 
 mod bulk;
 mod load;
+mod pin;
 mod report;
 mod scenarios;
 mod serve;
@@ -33,6 +34,11 @@ pub(crate) struct Options {
     pub(crate) python: Option<PathBuf>,
     pub(crate) only: Option<Vec<String>>,
     pub(crate) crypto_alt: Option<PathBuf>,
+    pub(crate) no_pin: bool,
+    /// Cores this run may use (counted before any pinning).
+    pub(crate) cores: usize,
+    /// The cores of each party, when the machine has enough to pin.
+    pub(crate) layout: Option<pin::Layout>,
 }
 
 impl Options {
@@ -47,6 +53,7 @@ impl Options {
             };
             match arg.as_str() {
                 "--quick" => out.quick = true,
+                "--no-pin" => out.no_pin = true,
                 "--json" => out.json = Some(value()?.into()),
                 "--python" => out.python = Some(value()?.into()),
                 "--crypto-alt" => out.crypto_alt = Some(value()?.into()),
@@ -61,6 +68,24 @@ impl Options {
             }
         }
         Ok(out)
+    }
+
+    /// Decides the core layout and, when there is one, pins this thread
+    /// (the load generator's runtime starts from it) to the load cores.
+    fn with_layout(mut self) -> Result<Options, BoxError> {
+        let allowed = pin::allowed_cores()?;
+        self.cores = match allowed.len() {
+            // Not known where pinning is not supported.
+            0 => std::thread::available_parallelism().map_or(0, |n| n.get()),
+            n => n,
+        };
+        if !self.no_pin {
+            self.layout = pin::Layout::split(&allowed);
+        }
+        if let Some(layout) = &self.layout {
+            pin::pin_current_thread(&layout.load)?;
+        }
+        Ok(self)
     }
 
     /// Whether the scenario group `name` is selected.
@@ -94,7 +119,7 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS]
+const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS] [--no-pin]
        rstream-bench table FILE   (the Markdown table of a --json file)
   --quick        short runs (under a minute in all)
   --json FILE    also write the results as JSON
@@ -104,7 +129,10 @@ const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH
                  backend (cargo build --release -p rstream-bench --features
                  aws-lc-rs --target-dir target/aws-lc); adds the crypto row
   --only GROUPS  comma-separated subset of: http, actix, resumption, python,
-                 bulk, memory, relayed, reconnect, crypto";
+                 bulk, memory, relayed, reconnect, crypto
+  --no-pin       do not pin the engine, the load generator and the serving
+                 side to cores of their own (done by default with 4 or more
+                 cores)";
 
 /// The TLS crypto backend this build of the SDK uses.
 const BACKEND: &str = if cfg!(feature = "aws-lc-rs") {
@@ -138,8 +166,15 @@ fn main() {
             return;
         }
     }
-    if args.first().map(String::as_str) == Some("serve") && args.iter().any(|a| a == "actix-direct")
-    {
+    let serving = args.first().map(String::as_str) == Some("serve");
+    if serving {
+        // A serving child pins itself before any other thread starts.
+        if let Err(e) = pin::pin_from_env() {
+            eprintln!("rstream-bench: {e}");
+            std::process::exit(1);
+        }
+    }
+    if serving && args.iter().any(|a| a == "actix-direct") {
         // actix-web's HttpServer runs on actix's own runtime.
         let result = serve::ServeArgs::parse(&args[1..]).and_then(|a| {
             actix_rt::System::new().block_on(async move { serve::serve_actix_direct(a).await })
@@ -150,6 +185,17 @@ fn main() {
         }
         return;
     }
+    let options = if serving {
+        None
+    } else {
+        match Options::parse(&args).and_then(Options::with_layout) {
+            Ok(options) => Some(options),
+            Err(e) => {
+                eprintln!("rstream-bench: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -160,11 +206,10 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let result = if args.first().map(String::as_str) == Some("serve") {
-        serve::ServeArgs::parse(&args[1..])
-            .and_then(|a| runtime.block_on(async move { serve::serve_main(a).await }))
-    } else {
-        Options::parse(&args).and_then(|o| runtime.block_on(scenarios::run(o)))
+    let result = match options {
+        None => serve::ServeArgs::parse(&args[1..])
+            .and_then(|a| runtime.block_on(async move { serve::serve_main(a).await })),
+        Some(options) => runtime.block_on(scenarios::run(options)),
     };
     if let Err(e) = result {
         eprintln!("rstream-bench: {e}");

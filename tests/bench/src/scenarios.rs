@@ -13,7 +13,7 @@ use crate::load::{self, Outcome, Spec, Target};
 use crate::report::{Goal, Row, Spread, median};
 use crate::serve::Server;
 use crate::tls::{SelfSigned, client_config, self_signed};
-use crate::{BoxError, Options, bulk};
+use crate::{BoxError, Options, bulk, pin};
 
 /// Concurrent connections of the throughput scenarios.
 const CONNECTIONS: usize = 64;
@@ -45,7 +45,29 @@ struct Measured {
 
 pub(crate) async fn run(opts: Options) -> Result<(), BoxError> {
     let started = Instant::now();
-    let engine = LocalEngine::builder().token(TOKEN).start().await?;
+    // With a layout, the engine gets a runtime of its own on its cores.
+    let engine_runtime = match &opts.layout {
+        Some(layout) => {
+            let cores = layout.engine.clone();
+            Some(
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(cores.len())
+                    .on_thread_start(move || {
+                        if let Err(e) = pin::pin_current_thread(&cores) {
+                            eprintln!("rstream-bench: engine thread not pinned: {e}");
+                        }
+                    })
+                    .enable_all()
+                    .build()?,
+            )
+        }
+        None => None,
+    };
+    let start = LocalEngine::builder().token(TOKEN).start();
+    let engine = match &engine_runtime {
+        Some(runtime) => runtime.spawn(start).await??,
+        None => start.await?,
+    };
     let dir = std::env::temp_dir().join(format!("rstream-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let cert = self_signed()?;
@@ -66,16 +88,27 @@ pub(crate) async fn run(opts: Options) -> Result<(), BoxError> {
         rows: Vec::new(),
         counter: 0,
     };
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = bench.opts.cores;
     println!(
         "rstream-bench: {} mode, {cores} cores, {} s warm-up + {} s per measurement",
         if bench.opts.quick { "quick" } else { "full" },
         bench.opts.warmup().as_secs_f64(),
         bench.opts.duration().as_secs_f64()
     );
+    match &bench.opts.layout {
+        Some(layout) => println!("pinned: {layout}"),
+        None if bench.opts.no_pin => println!("not pinned (--no-pin)"),
+        None => println!(
+            "not pinned ({cores} cores; pinning needs {})",
+            pin::MIN_CORES
+        ),
+    }
 
     let result = bench.all().await;
     bench.engine.shutdown().await;
+    if let Some(runtime) = engine_runtime {
+        runtime.shutdown_background();
+    }
     let _ = std::fs::remove_dir_all(&bench.dir);
     result?;
 
@@ -157,6 +190,21 @@ impl Bench {
             .build()?)
     }
 
+    /// Starts a serving child, pinned to the serving cores when the run
+    /// has a layout.
+    async fn spawn_server(
+        &self,
+        program: &Path,
+        args: &[String],
+        envs: &[(String, String)],
+    ) -> Result<Server, BoxError> {
+        let mut envs = envs.to_vec();
+        if let Some(layout) = &self.opts.layout {
+            envs.push((pin::CPUS_ENV.to_owned(), pin::list(&layout.serve)));
+        }
+        Server::spawn(program, args, &envs).await
+    }
+
     /// A serving child running the Router over direct TLS.
     async fn spawn_direct(&self) -> Result<(Server, Target), BoxError> {
         let args = [
@@ -169,7 +217,7 @@ impl Bench {
             path_str(&self.key_file)?,
         ]
         .map(String::from);
-        let server = Server::spawn(&self.exe, &args, &[]).await?;
+        let server = self.spawn_server(&self.exe, &args, &[]).await?;
         let addr: SocketAddr = server.ready.parse()?;
         Ok((server, Target::tls(addr, self.direct_tls.clone())))
     }
@@ -210,7 +258,7 @@ impl Bench {
         if !resumption {
             args.push("--no-resumption".to_owned());
         }
-        let server = Server::spawn(exe, &args, &[]).await?;
+        let server = self.spawn_server(exe, &args, &[]).await?;
         let target = self.edge_target(&server.ready);
         Ok((server, target))
     }
@@ -525,7 +573,7 @@ impl Bench {
             path_str(&self.key_file)?,
         ]
         .map(String::from);
-        let direct = Server::spawn(&self.exe, &args, &[]).await?;
+        let direct = self.spawn_server(&self.exe, &args, &[]).await?;
         let addr: SocketAddr = direct.ready.parse()?;
         let dt = &Target::tls(addr, self.direct_tls.clone());
         let (tunnel, tunnel_target) = self.spawn_tunnel("actix-tunnel", true).await?;
@@ -738,7 +786,7 @@ impl Bench {
         .map(|(k, v)| (k.to_owned(), v));
         let args = [path_str(&script)?.to_owned()];
         let close = self.spec(CONNECTIONS, true, false);
-        let server = Server::spawn(&python, &args, &envs).await?;
+        let server = self.spawn_server(&python, &args, &envs).await?;
         let target = self.edge_target(&server.ready);
         let py = self.measure(&server, &target, close).await;
         self.log("Python SDK ASGI, Connection: close", &py);
