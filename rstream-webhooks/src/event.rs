@@ -9,6 +9,13 @@ use serde_json::{Map, Value};
 use crate::Error;
 
 /// The kind of an event; only deliverable kinds are accepted.
+///
+/// The `webtty.*` kinds are those the JavaScript SDK's event schema accepts
+/// for webhooks. The official Python SDK (0.7.0) knows only the four
+/// `client.*`/`tunnel.*` kinds and refuses a `webtty.*` delivery; the Go
+/// SDK has no list. The kinds the JavaScript schema reserves and refuses
+/// (`webtty.control.takeover`, `webtty.key_grant.*`, `webtty.policy.decision`,
+/// `webtty.recording.*`) are refused here too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum EventType {
@@ -24,16 +31,61 @@ pub enum EventType {
     /// `tunnel.deleted`: a tunnel was closed.
     #[serde(rename = "tunnel.deleted")]
     TunnelDeleted,
+    /// `webtty.session.created`: a WebTTY session opened (`object` is the session).
+    #[serde(rename = "webtty.session.created")]
+    WebttySessionCreated,
+    /// `webtty.session.updated`: a WebTTY session or session group changed (`object` is either).
+    #[serde(rename = "webtty.session.updated")]
+    WebttySessionUpdated,
+    /// `webtty.session.ended`: a WebTTY session ended (`object` is the session, with its exit code or error).
+    #[serde(rename = "webtty.session.ended")]
+    WebttySessionEnded,
+    /// `webtty.participant.joined`: someone attached to a WebTTY session (`object` is the participant).
+    #[serde(rename = "webtty.participant.joined")]
+    WebttyParticipantJoined,
+    /// `webtty.participant.updated`: a participant's role or state changed.
+    #[serde(rename = "webtty.participant.updated")]
+    WebttyParticipantUpdated,
+    /// `webtty.participant.left`: a participant detached.
+    #[serde(rename = "webtty.participant.left")]
+    WebttyParticipantLeft,
+    /// `webtty.control.requested`: a participant asked for control of a session (`object` is the control request).
+    #[serde(rename = "webtty.control.requested")]
+    WebttyControlRequested,
+    /// `webtty.control.granted`: a control request was granted.
+    #[serde(rename = "webtty.control.granted")]
+    WebttyControlGranted,
+    /// `webtty.control.refused`: a control request was refused.
+    #[serde(rename = "webtty.control.refused")]
+    WebttyControlRefused,
+    /// `webtty.control.revoked`: granted control was taken back.
+    #[serde(rename = "webtty.control.revoked")]
+    WebttyControlRevoked,
 }
 
 impl EventType {
     /// Every deliverable type, in a stable order.
-    pub const ALL: [EventType; 4] = [
+    pub const ALL: [EventType; 14] = [
         EventType::ClientCreated,
         EventType::ClientDeleted,
         EventType::TunnelCreated,
         EventType::TunnelDeleted,
+        EventType::WebttySessionCreated,
+        EventType::WebttySessionUpdated,
+        EventType::WebttySessionEnded,
+        EventType::WebttyParticipantJoined,
+        EventType::WebttyParticipantUpdated,
+        EventType::WebttyParticipantLeft,
+        EventType::WebttyControlRequested,
+        EventType::WebttyControlGranted,
+        EventType::WebttyControlRefused,
+        EventType::WebttyControlRevoked,
     ];
+
+    /// Whether this is one of the `webtty.*` kinds.
+    pub fn is_webtty(self) -> bool {
+        self.as_str().starts_with("webtty.")
+    }
 
     /// The wire name, such as `tunnel.created`.
     pub fn as_str(self) -> &'static str {
@@ -42,6 +94,16 @@ impl EventType {
             EventType::ClientDeleted => "client.deleted",
             EventType::TunnelCreated => "tunnel.created",
             EventType::TunnelDeleted => "tunnel.deleted",
+            EventType::WebttySessionCreated => "webtty.session.created",
+            EventType::WebttySessionUpdated => "webtty.session.updated",
+            EventType::WebttySessionEnded => "webtty.session.ended",
+            EventType::WebttyParticipantJoined => "webtty.participant.joined",
+            EventType::WebttyParticipantUpdated => "webtty.participant.updated",
+            EventType::WebttyParticipantLeft => "webtty.participant.left",
+            EventType::WebttyControlRequested => "webtty.control.requested",
+            EventType::WebttyControlGranted => "webtty.control.granted",
+            EventType::WebttyControlRefused => "webtty.control.refused",
+            EventType::WebttyControlRevoked => "webtty.control.revoked",
         }
     }
 }
@@ -202,6 +264,34 @@ mod tests {
             assert_eq!(serde_json::to_value(t).unwrap(), json!(t.as_str()));
             assert_eq!(t.to_string(), t.as_str());
         }
+    }
+
+    #[test]
+    fn webtty_kinds_are_accepted_and_reserved_ones_refused() {
+        let webtty: Vec<_> = EventType::ALL.into_iter().filter(|t| t.is_webtty()).collect();
+        assert_eq!(webtty.len(), 10);
+        let event = parse(json!({
+            "id": "event-1", "type": "webtty.control.requested",
+            "created_at": "2026-06-09T12:00:00Z", "workspace_id": "workspace-1",
+            "object": {"id": "request-1", "session_id": "session-1",
+                       "requester_participant_id": "participant-1", "status": "pending"}
+        }))
+        .unwrap();
+        assert_eq!(event.event_type, EventType::WebttyControlRequested);
+        assert_eq!(event.object["session_id"], "session-1");
+        for reserved in [
+            "webtty.control.takeover",
+            "webtty.key_grant.created",
+            "webtty.key_grant.revoked",
+            "webtty.policy.decision",
+            "webtty.recording.available",
+            "webtty.recording.unavailable",
+            "webtty.session",
+        ] {
+            let err = parse(json!({"id": "e", "type": reserved, "object": {}})).unwrap_err();
+            assert!(matches!(err, Error::InvalidEvent(_)), "{reserved}");
+        }
+        assert!(!EventType::TunnelCreated.is_webtty());
     }
 
     #[test]

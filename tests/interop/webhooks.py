@@ -211,6 +211,14 @@ def main() -> int:
         header = sign_payload(body, secret, now)
         event = rust.verify(body, header, secret, now)
         checks.check(f"type {event_type}: rust accepts", event is not None and event["type"] == event_type)
+    # webtty.* kinds: the JavaScript SDK's schema accepts them, the Python SDK
+    # 0.7.0 does not know them (a documented difference, see EventType).
+    for event_type in ("webtty.session.created", "webtty.control.revoked"):
+        body = json.dumps({"id": f"evt_{event_type}", "type": event_type, "object": {}}).encode()
+        header = sign_payload(body, secret, now)
+        event = rust.verify(body, header, secret, now)
+        checks.check(f"type {event_type}: rust accepts", event is not None and event["type"] == event_type)
+        checks.check(f"type {event_type}: python 0.7.0 refuses", python_accepts(body, header, secret, now) is None)
     bad_type = json.dumps({"id": "evt_x", "type": "tunnel.updated", "object": {}}).encode()
     bad_header = sign_payload(bad_type, secret, now)
     checks.check("type tunnel.updated: rust rejects", rust.verify(bad_type, bad_header, secret, now) is None)

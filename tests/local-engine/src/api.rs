@@ -20,7 +20,7 @@ const MAX_HEAD: usize = 64 * 1024;
 const IDLE: Duration = Duration::from_secs(60);
 const SSE_KEEPALIVE: Duration = Duration::from_secs(15);
 
-struct Request {
+pub(crate) struct Request {
     method: String,
     path: String,
     query: Vec<(String, String)>,
@@ -34,6 +34,23 @@ impl Request {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+}
+
+impl Request {
+    /// The token of an `Authorization: Bearer` header.
+    pub(crate) fn bearer(&self) -> Option<&str> {
+        self.header("authorization")
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+    }
+
+    /// The `rstream.token` query parameter.
+    pub(crate) fn query_token(&self) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == QUERY_TOKEN)
+            .map(|(_, v)| v.trim())
     }
 }
 
@@ -61,7 +78,7 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn parse(head: &str) -> Option<Request> {
+pub(crate) fn parse(head: &str) -> Option<Request> {
     let mut lines = head.split("\r\n");
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_owned();
@@ -217,18 +234,10 @@ fn authorize(shared: &Shared, req: &Request) -> Option<Option<Instant>> {
     if shared.settings.token.is_none() {
         return Some(None);
     }
-    let bearer = req
-        .header("authorization")
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let token = match bearer {
+    let token = match req.bearer() {
         Some(token) => token,
         None => {
-            let token = req
-                .query
-                .iter()
-                .find(|(k, _)| k == QUERY_TOKEN)
-                .map(|(_, v)| v.trim())?;
+            let token = req.query_token()?;
             rstream_core::auth::check_url_token(token, crate::state::unix_now()).ok()?;
             token
         }

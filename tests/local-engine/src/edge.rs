@@ -84,6 +84,19 @@ pub(crate) fn host_of(head: &[u8]) -> Option<String> {
     Some(host.trim_end_matches('.').to_ascii_lowercase())
 }
 
+/// The token a request presents: an `Authorization: Bearer` header, else
+/// the `rstream.token` query parameter.
+pub(crate) fn request_token(head: &[u8]) -> Option<String> {
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(head.len());
+    let req = crate::api::parse(std::str::from_utf8(&head[..end]).ok()?)?;
+    req.bearer()
+        .or_else(|| req.query_token())
+        .map(str::to_owned)
+}
+
 async fn http_conn(shared: Arc<Shared>, mut tcp: TcpStream) {
     let peer = match tcp.peer_addr() {
         Ok(a) => a.ip(),
@@ -130,7 +143,7 @@ async fn http_conn(shared: Arc<Shared>, mut tcp: TcpStream) {
     if let Some(relay) = relay {
         return relay_tls(relay, tcp, head).await;
     }
-    let tunnel_id = shared
+    let tunnel = shared
         .lock()
         .tunnels
         .iter()
@@ -139,8 +152,22 @@ async fn http_conn(shared: Arc<Shared>, mut tcp: TcpStream) {
                 && t.props.protocol.as_deref() == Some("http")
                 && t.props.hostname.as_deref() == Some(host.as_str())
         })
-        .map(|(id, _)| id.clone());
-    let Some(tunnel_id) = tunnel_id else {
+        .map(|(id, t)| (id.clone(), t.props.token_auth == Some(true)));
+    if let Some((_, true)) = tunnel {
+        // Token authentication: `rstream.token` in the query or a bearer
+        // token, accepted like the engine's own credentials.
+        let accepted = request_token(&head).is_some_and(|t| shared.accepts(&t).is_some());
+        if !accepted {
+            respond(
+                tcp,
+                "401 Unauthorized",
+                "This tunnel requires a valid rstream token.\n",
+            )
+            .await;
+            return;
+        }
+    }
+    let Some((tunnel_id, _)) = tunnel else {
         respond(
             tcp,
             "404 Not Found",
@@ -226,7 +253,21 @@ pub(crate) async fn serve_tcp(
 
 #[cfg(test)]
 mod tests {
-    use super::host_of;
+    use super::{host_of, request_token};
+
+    #[test]
+    fn tokens_come_from_the_header_or_the_query() {
+        let t = |head: &[u8]| request_token(head);
+        assert_eq!(
+            t(b"GET /x?a=1&rstream.token=tok%5Fq HTTP/1.1\r\nHost: h\r\n\r\n").as_deref(),
+            Some("tok_q")
+        );
+        assert_eq!(
+            t(b"GET / HTTP/1.1\r\nAuthorization: Bearer tok_h\r\n\r\n").as_deref(),
+            Some("tok_h")
+        );
+        assert_eq!(t(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"), None);
+    }
 
     #[test]
     fn hosts() {

@@ -1,0 +1,72 @@
+//! WebTTY over rstream: run commands on machines behind tunnels, and serve
+//! WebTTY from a Rust process on a tunnel it owns.
+//!
+//! - **Discovery** ([`servers`]): the WebTTY servers of a project, read
+//!   from the tunnel inventory's labels (capabilities, exec and filesystem
+//!   paths, transport, OS facts, custom labels).
+//! - **Client** ([`run_command`], [`open_command`]): a command's exit
+//!   status, stdout and stderr, collected (with a timeout and an output
+//!   limit) or streamed (stdin writes, terminal resizes, output events).
+//!   Over a WebSocket to a published URL (with `rstream.token`), or over a
+//!   private dial through the engine ([`Endpoint::private`]).
+//! - **Server** ([`Server`]): serves each accepted stream of a tunnel as
+//!   one WebTTY session, in-process: the command runs with pipes, or on a
+//!   pseudo-terminal (Unix) when the client asks for one; resizes, stdin,
+//!   exit status and heartbeats follow the protocol.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rstream_webtty::Error> {
+//! use rstream_webtty::{CommandOptions, Endpoint, run_command};
+//!
+//! let endpoint = Endpoint::url("wss://shell.example.t.rstream.io/")?.token("<token>");
+//! let output = run_command(&endpoint, &CommandOptions::new(["uname", "-a"])).await?;
+//! println!("{} (exit {})", String::from_utf8_lossy(&output.stdout), output.exit_code);
+//! # Ok(()) }
+//! ```
+//!
+//! # Security model
+//!
+//! A WebTTY server runs commands as the user of the process that serves
+//! it, with that user's rights. Whoever opens a session can do anything
+//! that user can. So a [`Server`] never starts without authentication
+//! ([`ServerBuilder::build`] refuses), and it is one of:
+//!
+//! - **a bearer token** of the server's own
+//!   ([`ServerBuilder::bearer_token`]), checked in constant time on every
+//!   WebSocket upgrade; or
+//! - **the engine's authentication** ([`ServerBuilder::engine_auth`]): the
+//!   tunnel is private (only clients with the project's credentials can
+//!   dial it) or published with token authentication (the edge refuses
+//!   requests without a valid `rstream.token`). [`Server::serve`] refuses a
+//!   tunnel published without it.
+//!
+//! Commands get a small environment (`PATH`, `HOME`, `USER`, `SHELL`, the
+//! locale and time zone, what the server adds with [`ServerBuilder::env`],
+//! and the client's variables), not the server's own environment, which
+//! may hold credentials. A session that ends for any reason kills the
+//! command's whole process group. Choosing another OS user is refused.
+//!
+//! Not implemented yet, and refused clearly rather than skipped: the
+//! protocol's authenticated handshake (signed server hello and client
+//! proof) and end-to-end payload encryption — a server requiring them is
+//! reported as such by the client, and a client sending a session key
+//! grant is refused by the server; the WebTransport and plain transports;
+//! the filesystem sidecar.
+
+mod client;
+pub mod discovery;
+mod error;
+mod host;
+mod process;
+pub mod proto;
+mod server;
+mod wire;
+
+pub use client::{
+    Command, CommandOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OUTPUT_LIMIT, Endpoint, Event,
+    HEARTBEAT_INTERVAL, Output, STDIN_CHUNK, TerminalSize, open_command, run_command,
+};
+pub use discovery::{Capability, DiscoveryOptions, FsMode, ServerInfo, Transport, servers};
+pub use error::Error;
+pub use server::{OPEN_DEADLINE, SERVER_HEARTBEAT, Server, ServerBuilder};
+pub use wire::MAX_MESSAGE_SIZE;

@@ -1,0 +1,386 @@
+//! The WebTTY client against the Rust WebTTY server, end to end through the
+//! local engine: real TLS control channels, the engine's edge and private
+//! dials on loopback.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use prost::Message as _;
+use rstream_core::api::TunnelFilters;
+use rstream_core::{Client, TunnelOptions};
+use rstream_local_engine::LocalEngine;
+use rstream_webtty::proto::{self, message};
+use rstream_webtty::{
+    Capability, CommandOptions, DiscoveryOptions, Endpoint, Error, Event, Server, open_command,
+    run_command, servers,
+};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const TOKEN: &str = "tok_webtty";
+
+/// A local engine, a runtime, and a WebTTY server on a published tunnel
+/// with token authentication (the engine authenticates).
+struct Setup {
+    engine: LocalEngine,
+    client: Client,
+    hostname: String,
+    _serving: tokio::task::JoinHandle<Result<(), Error>>,
+}
+
+impl Setup {
+    async fn published(name: &str) -> Setup {
+        let engine = LocalEngine::builder().token(TOKEN).start().await.unwrap();
+        let client = engine.client_builder().build().unwrap();
+        let server = Server::builder()
+            .engine_auth()
+            .label("role", "test")
+            .build()
+            .unwrap();
+        let tunnel = client
+            .tunnel(
+                server.tunnel_options(
+                    TunnelOptions::http()
+                        .publish(true)
+                        .token_auth(true)
+                        .name(name),
+                ),
+            )
+            .await
+            .unwrap();
+        let hostname = tunnel.info().unwrap().hostname.unwrap();
+        let serving = tokio::spawn(async move { server.serve(tunnel).await });
+        Setup {
+            engine,
+            client,
+            hostname,
+            _serving: serving,
+        }
+    }
+
+    /// The server's URL on the edge, with the engine token.
+    fn endpoint(&self) -> Endpoint {
+        Endpoint::url(format!("ws://{}/", self.hostname))
+            .unwrap()
+            .connect_to(self.engine.edge_addr())
+            .token(TOKEN)
+    }
+}
+
+fn sh(script: &str) -> CommandOptions {
+    CommandOptions::new(["sh", "-c", script])
+}
+
+#[tokio::test]
+async fn exit_codes_and_separate_streams() {
+    let setup = Setup::published("shell-exit").await;
+    let out = run_command(
+        &setup.endpoint(),
+        &sh("echo out; echo err >&2; echo \"$GREETING\"; exit 3").env("GREETING", "hi"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.exit_code, 3);
+    assert!(!out.success());
+    assert_eq!(out.stdout, b"out\nhi\n");
+    assert_eq!(out.stderr, b"err\n");
+
+    let ok = run_command(&setup.endpoint(), &CommandOptions::new(["true"]))
+        .await
+        .unwrap();
+    assert_eq!((ok.exit_code, ok.stdout.len(), ok.stderr.len()), (0, 0, 0));
+
+    // A missing program is the server's error, not a hang.
+    let err = run_command(
+        &setup.endpoint(),
+        &CommandOptions::new(["/no/such/program"]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Server(ref m) if m.contains("/no/such/program")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn stdin_and_large_output_in_both_directions() {
+    let setup = Setup::published("shell-io").await;
+    let out = run_command(
+        &setup.endpoint(),
+        &CommandOptions::new(["cat"]).stdin("hello\n"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.stdout, b"hello\n");
+
+    // 3 MiB through cat: stdin is fed while output flows back, so neither
+    // side stalls on a full pipe.
+    let input: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    let out = run_command(
+        &setup.endpoint(),
+        &CommandOptions::new(["cat"]).stdin(input.clone()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.exit_code, 0);
+    assert!(
+        out.stdout == input,
+        "cat returned {} bytes",
+        out.stdout.len()
+    );
+
+    let out = run_command(&setup.endpoint(), &sh("head -c 5000000 /dev/zero"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout.len(), 5_000_000);
+}
+
+#[tokio::test]
+async fn output_limit_and_timeout_stop_the_command() {
+    let setup = Setup::published("shell-limits").await;
+    let err = run_command(
+        &setup.endpoint(),
+        &sh("head -c 1000000 /dev/zero").output_limit(10_000),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::OutputLimit { limit: 10_000 }), "{err}");
+
+    let marker = std::env::temp_dir().join(format!("webtty-timeout-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let script = format!("sleep 1; touch {}", marker.display());
+    let started = std::time::Instant::now();
+    let err = run_command(
+        &setup.endpoint(),
+        &sh(&script).timeout(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The session's end killed the command's process group: the marker is
+    // never written.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!marker.exists(), "the timed-out command kept running");
+}
+
+#[tokio::test]
+async fn streaming_stdin_and_a_terminal_with_resize() {
+    let setup = Setup::published("shell-tty").await;
+    // Without a terminal: events in order, stdin streamed.
+    let mut command = open_command(&setup.endpoint(), &sh("read line; echo got:$line; exit 5"))
+        .await
+        .unwrap();
+    command.write_stdin("abc\n").await.unwrap();
+    let mut stdout = Vec::new();
+    let exit = loop {
+        match command.next_event().await.unwrap().unwrap() {
+            Event::Stdout(bytes) => stdout.extend(bytes),
+            Event::Exit(code) => break code,
+            _ => {}
+        }
+    };
+    assert_eq!((exit, stdout.as_slice()), (5, b"got:abc\n".as_slice()));
+    // Resizing a command without a terminal is refused locally.
+    let command = open_command(&setup.endpoint(), &CommandOptions::new(["true"]))
+        .await
+        .unwrap();
+    assert!(matches!(
+        command.resize(10, 10).await,
+        Err(Error::Config(_))
+    ));
+
+    // On a terminal: the initial size, then a resize the program sees.
+    let command = open_command(
+        &setup.endpoint(),
+        &sh("stty size; read go; stty size").tty(24, 80),
+    )
+    .await
+    .unwrap();
+    let mut seen = String::new();
+    let mut command = command;
+    while !seen.contains("24 80") {
+        if let Event::Stdout(bytes) = command.next_event().await.unwrap().unwrap() {
+            seen.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+    command.resize(40, 100).await.unwrap();
+    command.write_stdin("go\n").await.unwrap();
+    let output = command.wait_with_output(1 << 20).await.unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("40 100"), "terminal output: {text:?}");
+    assert_eq!(output.exit_code, 0);
+    assert!(output.stderr.is_empty(), "a terminal has one output stream");
+}
+
+#[tokio::test]
+async fn tokens_are_required() {
+    let setup = Setup::published("shell-auth").await;
+    // No token: the edge refuses the tunnel's URL.
+    let bare = Endpoint::url(format!("ws://{}/", setup.hostname))
+        .unwrap()
+        .connect_to(setup.engine.edge_addr());
+    let err = run_command(&bare, &CommandOptions::new(["true"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Refused { status: 401 }), "{err}");
+    let wrong = bare.clone().token("tok_wrong");
+    let err = run_command(&wrong, &CommandOptions::new(["true"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Refused { status: 401 }), "{err}");
+
+    // A server with its own bearer token, on a private tunnel.
+    let server = Server::builder().bearer_token("s3cret").build().unwrap();
+    let tunnel = setup
+        .client
+        .tunnel(server.tunnel_options(TunnelOptions::http().name("shell-bearer")))
+        .await
+        .unwrap();
+    tokio::spawn(async move { server.serve(tunnel).await });
+    let private = Endpoint::private(setup.client.clone(), "shell-bearer");
+    for endpoint in [private.clone(), private.clone().bearer("wrong")] {
+        let err = run_command(&endpoint, &CommandOptions::new(["true"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Refused { status: 401 }), "{err}");
+    }
+    let out = run_command(&private.bearer("s3cret"), &sh("echo private"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"private\n");
+}
+
+#[tokio::test]
+async fn servers_refuse_to_run_unauthenticated() {
+    let err = Server::builder().build().unwrap_err();
+    assert!(matches!(err, Error::Config(_)));
+    assert!(matches!(
+        Server::builder().bearer_token("  ").build(),
+        Err(Error::Config(_))
+    ));
+
+    // engine_auth on a tunnel published without token authentication.
+    let engine = LocalEngine::builder().token(TOKEN).start().await.unwrap();
+    let client = engine.client_builder().build().unwrap();
+    let server = Server::builder().engine_auth().build().unwrap();
+    let open = client
+        .tunnel(server.tunnel_options(TunnelOptions::http().publish(true).name("open-shell")))
+        .await
+        .unwrap();
+    let err = server.serve(open).await.unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m.contains("token authentication")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_frames_get_a_clear_error() {
+    let setup = Setup::published("shell-garbage").await;
+    let url = format!("ws://{}/?rstream.token={TOKEN}", setup.hostname);
+    let raw = async || {
+        let tcp = tokio::net::TcpStream::connect(setup.engine.edge_addr())
+            .await
+            .unwrap();
+        let request = url.as_str().into_client_request().unwrap();
+        tokio_tungstenite::client_async(request, tcp)
+            .await
+            .unwrap()
+            .0
+    };
+    let error_text = |ws_message: WsMessage| -> Option<String> {
+        let WsMessage::Binary(bytes) = ws_message else {
+            return None;
+        };
+        match proto::Message::decode(bytes.as_ref()).ok()?.payload? {
+            message::Payload::Error(e) => Some(e.msg),
+            _ => None,
+        }
+    };
+    // Bytes that are not a message; a text frame; data before Open; a
+    // tampered Open (truncated mid-field).
+    let open = proto::Message::new(message::Payload::Open(proto::Open {
+        config: Some(proto::Config {
+            cmd_args: vec!["true".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }))
+    .encode_to_vec();
+    let cases = [
+        WsMessage::Binary(vec![0xff, 0x01, 0x02].into()),
+        WsMessage::Text("{\"open\":{}}".into()),
+        WsMessage::Binary(
+            proto::Message::data(proto::data::Type::Stdin, b"x".to_vec())
+                .encode_to_vec()
+                .into(),
+        ),
+        WsMessage::Binary(open[..open.len() - 2].to_vec().into()),
+    ];
+    for case in cases {
+        let mut ws = raw().await;
+        ws.send(case.clone()).await.unwrap();
+        let reply = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let text = error_text(reply).unwrap_or_else(|| panic!("no Error for {case:?}"));
+        assert!(!text.is_empty());
+        // Then the server closes.
+        let next = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap();
+        assert!(
+            matches!(next, None | Some(Ok(WsMessage::Close(_))) | Some(Err(_))),
+            "{next:?}"
+        );
+    }
+    // The server still serves well-formed sessions.
+    let out = run_command(&setup.endpoint(), &sh("echo still"))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"still\n");
+}
+
+#[tokio::test]
+async fn discovery_finds_the_rust_server_in_the_inventory() {
+    let setup = Setup::published("shell-discovered").await;
+    let api = setup.client.engine_api().unwrap();
+    let items = api.list_tunnels(&TunnelFilters::new(), None).await.unwrap();
+    let found = servers(&items, DiscoveryOptions::default());
+    assert_eq!(found.len(), 1, "{found:?}");
+    let server = &found[0];
+    assert_eq!(server.target, "shell-discovered");
+    assert_eq!(server.exec_path.as_deref(), Some("/"));
+    assert_eq!(server.capabilities, [Capability::Exec]);
+    assert!(server.token_auth);
+    assert_eq!(server.labels.get("role").map(String::as_str), Some("test"));
+    if cfg!(target_os = "linux") {
+        assert_eq!(server.os_family.as_deref(), Some("linux"));
+    }
+    // The local engine publishes on its edge port, which the host keeps.
+    assert!(
+        server.host.starts_with(&format!("{}:", setup.hostname)),
+        "{}",
+        server.host
+    );
+    assert_eq!(server.url().unwrap(), format!("wss://{}/", server.host));
+
+    // The discovered server is reachable (the local edge speaks plain
+    // HTTP, so the URL's host is dialled at the edge address).
+    let endpoint = Endpoint::url(format!(
+        "ws://{}{}",
+        server.host,
+        server.exec_path.as_deref().unwrap()
+    ))
+    .unwrap()
+    .connect_to(setup.engine.edge_addr())
+    .token(TOKEN);
+    let out = run_command(&endpoint, &CommandOptions::new(["echo", "found"]))
+        .await
+        .unwrap();
+    assert_eq!(out.stdout, b"found\n");
+}
