@@ -116,7 +116,8 @@ fn plan(open: &proto::Open, server_env: &[(String, String)]) -> Result<Plan, Err
         .as_ref()
         .map(|w| w.value.clone())
         .filter(|w| !w.is_empty())
-        .or_else(|| std::env::var("HOME").ok());
+        // The user's home when it exists, else the server's own directory.
+        .or_else(|| std::env::var("HOME").ok().filter(|h| std::path::Path::new(h).is_dir()));
     Ok(Plan {
         program,
         args,
