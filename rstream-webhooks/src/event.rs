@@ -268,7 +268,10 @@ mod tests {
 
     #[test]
     fn webtty_kinds_are_accepted_and_reserved_ones_refused() {
-        let webtty: Vec<_> = EventType::ALL.into_iter().filter(|t| t.is_webtty()).collect();
+        let webtty: Vec<_> = EventType::ALL
+            .into_iter()
+            .filter(|t| t.is_webtty())
+            .collect();
         assert_eq!(webtty.len(), 10);
         let event = parse(json!({
             "id": "event-1", "type": "webtty.control.requested",

@@ -54,6 +54,7 @@
 //! the filesystem sidecar.
 
 mod client;
+pub mod crypto;
 pub mod discovery;
 mod error;
 mod host;
@@ -70,3 +71,9 @@ pub use discovery::{Capability, DiscoveryOptions, FsMode, ServerInfo, Transport,
 pub use error::Error;
 pub use server::{OPEN_DEADLINE, SERVER_HEARTBEAT, Server, ServerBuilder};
 pub use wire::MAX_MESSAGE_SIZE;
+
+/// Base64url without padding, the encoding of key ids in labels and files.
+pub(crate) fn b64u(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}

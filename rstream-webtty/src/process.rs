@@ -117,7 +117,11 @@ fn plan(open: &proto::Open, server_env: &[(String, String)]) -> Result<Plan, Err
         .map(|w| w.value.clone())
         .filter(|w| !w.is_empty())
         // The user's home when it exists, else the server's own directory.
-        .or_else(|| std::env::var("HOME").ok().filter(|h| std::path::Path::new(h).is_dir()));
+        .or_else(|| {
+            std::env::var("HOME")
+                .ok()
+                .filter(|h| std::path::Path::new(h).is_dir())
+        });
     Ok(Plan {
         program,
         args,

@@ -84,9 +84,10 @@ async fn main() -> Result<(), rstream_examples::BoxError> {
                 [one] => *one,
                 [] => return Err(format!("no online WebTTY server is named {name:?}").into()),
                 _ => {
-                    return Err(
-                        format!("several WebTTY servers match {name:?}; use the tunnel id").into(),
-                    );
+                    return Err(format!(
+                        "several WebTTY servers match {name:?}; use the tunnel id"
+                    )
+                    .into());
                 }
             };
             println!("WebTTY server {} ({})", server.target, server.rstream_url);
@@ -119,7 +120,10 @@ async fn main() -> Result<(), rstream_examples::BoxError> {
             let hostname = tunnel.info().and_then(|i| i.hostname).unwrap_or_default();
             println!("serving WebTTY on {}", tunnel.forwarding_address());
             let serving = tunnel.clone();
-            demo_tunnel = Some((tunnel, tokio::spawn(async move { server.serve(serving).await })));
+            demo_tunnel = Some((
+                tunnel,
+                tokio::spawn(async move { server.serve(serving).await }),
+            ));
             let token = engine.token().unwrap_or_default().to_owned();
             Endpoint::url(format!("ws://{hostname}/"))?
                 .connect_to(engine.edge_addr())

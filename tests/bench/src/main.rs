@@ -119,7 +119,8 @@ impl Options {
     }
 }
 
-const USAGE: &str = "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS] [--no-pin]
+const USAGE: &str =
+    "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS] [--no-pin]
        rstream-bench table FILE   (the Markdown table of a --json file)
   --quick        short runs (under a minute in all)
   --json FILE    also write the results as JSON

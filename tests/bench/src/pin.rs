@@ -211,8 +211,8 @@ mod tests {
             assert_eq!(allowed_cores().unwrap(), vec![first]);
             // A thread started from the pinned one inherits the pinning.
             std::thread::spawn(move || assert_eq!(allowed_cores().unwrap(), vec![first]))
-            .join()
-            .unwrap();
+                .join()
+                .unwrap();
         })
         .join()
         .unwrap();
