@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rstream_core::Secret;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -13,9 +13,11 @@ use tokio::task::JoinHandle;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+use crate::crypto::{SessionKey, SigningIdentity, Stream};
+use crate::handshake::ClientAuth;
 use crate::proto::{self, Message, data, message};
 use crate::wire;
-use crate::{Error, ServerInfo};
+use crate::{Error, ServerInfo, ServerKeys};
 
 /// How long connecting and opening a session may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,6 +39,8 @@ pub struct Endpoint {
     target: Target,
     bearer: Option<Secret>,
     connect_timeout: Duration,
+    server_keys: Option<ServerKeys>,
+    identity: Option<SigningIdentity>,
 }
 
 #[derive(Clone)]
@@ -97,6 +101,8 @@ impl Endpoint {
             },
             bearer: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            server_keys: None,
+            identity: None,
         })
     }
 
@@ -112,6 +118,8 @@ impl Endpoint {
             },
             bearer: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            server_keys: None,
+            identity: None,
         }
     }
 
@@ -176,6 +184,22 @@ impl Endpoint {
         if let Target::Url { tls, .. } = &mut self.target {
             *tls = Some(config);
         }
+        self
+    }
+
+    /// Pins the server's keys: the session then requires the server's
+    /// signed hello (checked against `keys`), and stdin, stdout and stderr
+    /// are encrypted end to end with a fresh session key only that server
+    /// can unwrap.
+    pub fn trust_server(mut self, keys: ServerKeys) -> Endpoint {
+        self.server_keys = Some(keys);
+        self
+    }
+
+    /// The key that signs this client's proof, for servers that require
+    /// one (its public key must be authorized on the server).
+    pub fn client_identity(mut self, identity: SigningIdentity) -> Endpoint {
+        self.identity = Some(identity);
         self
     }
 
@@ -396,7 +420,7 @@ impl CommandOptions {
         self
     }
 
-    fn open_message(&self, interactive: bool) -> Message {
+    fn open_message(&self, interactive: bool) -> proto::Open {
         let config = proto::Config {
             options: Some(proto::Options {
                 interactive,
@@ -425,10 +449,10 @@ impl CommandOptions {
                     payload: Some(proto::username::Payload::Name(name)),
                 }),
         };
-        Message::new(message::Payload::Open(proto::Open {
+        proto::Open {
             config: Some(config),
             ..Default::default()
-        }))
+        }
     }
 }
 
@@ -471,6 +495,7 @@ impl Output {
 /// command on the server.
 #[derive(Debug)]
 pub struct Command {
+    key: Option<SessionKey>,
     outgoing: mpsc::Sender<Message>,
     events: mpsc::Receiver<Result<Event, Error>>,
     driver: JoinHandle<()>,
@@ -489,8 +514,16 @@ impl Command {
     pub async fn write_stdin(&self, bytes: impl Into<Vec<u8>>) -> Result<(), Error> {
         let bytes = bytes.into();
         for chunk in bytes.chunks(STDIN_CHUNK) {
-            self.send(Message::data(data::Type::Stdin, chunk.to_vec()))
-                .await?;
+            let message = match &self.key {
+                Some(key) => Message::new(message::Payload::Data(proto::Data {
+                    r#type: data::Type::Stdin as i32,
+                    payload: Some(data::Payload::EncryptedData(
+                        key.encrypt(Stream::Stdin, chunk)?,
+                    )),
+                })),
+                None => Message::data(data::Type::Stdin, chunk.to_vec()),
+            };
+            self.send(message).await?;
         }
         Ok(())
     }
@@ -579,19 +612,44 @@ async fn open(
 ) -> Result<Command, Error> {
     let handshake = async {
         let mut socket = endpoint.connect().await?;
-        wire::send(&mut socket, &options.open_message(interactive)).await?;
+        let mut open = options.open_message(interactive);
+        let key = match &endpoint.server_keys {
+            Some(keys) => {
+                let hello = loop {
+                    let Some(message) = wire::recv(&mut socket).await? else {
+                        return Err(Error::Protocol(
+                            "the server closed without a signed hello; it is not the pinned \
+                             server, or has no identity"
+                                .to_owned(),
+                        ));
+                    };
+                    match message.payload {
+                        Some(message::Payload::ServerHello(hello)) => break hello,
+                        Some(other) => check_refusal(other)?,
+                        None => {}
+                    }
+                };
+                let auth = ClientAuth {
+                    server: keys.clone(),
+                    identity: endpoint.identity.clone(),
+                };
+                Some(auth.answer(&hello, &mut open, SystemTime::now())?)
+            }
+            None => None,
+        };
+        wire::send(&mut socket, &Message::new(message::Payload::Open(open))).await?;
         loop {
             let Some(message) = wire::recv(&mut socket).await? else {
                 return Err(Error::Closed);
             };
             match message.payload {
-                Some(message::Payload::Ack(_)) => return Ok(socket),
+                Some(message::Payload::Ack(_)) => return Ok((socket, key)),
                 Some(other) => check_refusal(other)?,
                 None => {}
             }
         }
     };
-    let mut socket = tokio::time::timeout(endpoint.connect_timeout, handshake)
+    let (mut socket, key) = tokio::time::timeout(endpoint.connect_timeout, handshake)
         .await
         .map_err(|_| Error::Timeout(endpoint.connect_timeout))??;
     if let Some(size) = options.tty {
@@ -599,8 +657,9 @@ async fn open(
     }
     let (outgoing, outgoing_rx) = mpsc::channel(64);
     let (events_tx, events) = mpsc::channel(64);
-    let driver = tokio::spawn(drive(socket, outgoing_rx, events_tx));
+    let driver = tokio::spawn(drive(socket, outgoing_rx, events_tx, key.clone()));
     Ok(Command {
+        key,
         outgoing,
         events,
         driver,
@@ -617,9 +676,9 @@ fn check_refusal(payload: message::Payload) -> Result<(), Error> {
             code: e.code,
             message: e.msg,
         }),
-        message::Payload::ServerHello(_) => Err(Error::Protocol(
-            "the server requires authenticated end-to-end encryption, which this client does \
-             not implement"
+        message::Payload::ServerHello(_) => Err(Error::Config(
+            "the WebTTY server requires authenticated end-to-end encryption: pin its keys \
+             (Endpoint::trust_server) and set a client identity (Endpoint::client_identity)"
                 .to_owned(),
         )),
         message::Payload::Heartbeat(_) => Ok(()),
@@ -641,6 +700,7 @@ async fn drive(
     mut socket: Socket,
     mut outgoing: mpsc::Receiver<Message>,
     events: mpsc::Sender<Result<Event, Error>>,
+    key: Option<SessionKey>,
 ) {
     let mut heartbeat = tokio::time::interval(HEARTBEAT_INTERVAL);
     heartbeat.tick().await;
@@ -662,7 +722,7 @@ async fn drive(
                         return Err(Error::Closed);
                     };
                     let event = match message.payload {
-                        Some(message::Payload::Data(d)) => data_event(d)?,
+                        Some(message::Payload::Data(d)) => data_event(d, key.as_ref())?,
                         Some(message::Payload::Close(c)) => {
                             let _ = events.send(Ok(Event::Exit(c.return_code))).await;
                             let _ = socket.close(None).await;
@@ -692,20 +752,32 @@ async fn drive(
     }
 }
 
-fn data_event(d: proto::Data) -> Result<Option<Event>, Error> {
+fn data_event(d: proto::Data, key: Option<&SessionKey>) -> Result<Option<Event>, Error> {
     let stream = data::Type::try_from(d.r#type).ok();
+    let open = |which: Stream, sealed: &proto::EncryptedPayload| match key {
+        Some(key) => key.decrypt(which, sealed),
+        None => Err(Error::Protocol(
+            "encrypted output in a session without a session key".to_owned(),
+        )),
+    };
     Ok(match (stream, d.payload) {
-        (Some(data::Type::Stdout), Some(data::Payload::Data(b))) => Some(Event::Stdout(b)),
-        (Some(data::Type::Stderr), Some(data::Payload::Data(b))) => Some(Event::Stderr(b)),
-        (Some(data::Type::Stdout), Some(data::Payload::Eos(_))) => Some(Event::StdoutEnd),
-        (Some(data::Type::Stderr), Some(data::Payload::Eos(_))) => Some(Event::StderrEnd),
-        (_, Some(data::Payload::EncryptedData(_))) => {
+        (Some(data::Type::Stdout | data::Type::Stderr), Some(data::Payload::Data(_)))
+            if key.is_some() =>
+        {
             return Err(Error::Protocol(
-                "encrypted output, and no session key: end-to-end encryption is not \
-                 implemented by this client"
-                    .to_owned(),
+                "plaintext output in an end-to-end encrypted session".to_owned(),
             ));
         }
+        (Some(data::Type::Stdout), Some(data::Payload::Data(b))) => Some(Event::Stdout(b)),
+        (Some(data::Type::Stderr), Some(data::Payload::Data(b))) => Some(Event::Stderr(b)),
+        (Some(data::Type::Stdout), Some(data::Payload::EncryptedData(e))) => {
+            Some(Event::Stdout(open(Stream::Stdout, &e)?))
+        }
+        (Some(data::Type::Stderr), Some(data::Payload::EncryptedData(e))) => {
+            Some(Event::Stderr(open(Stream::Stderr, &e)?))
+        }
+        (Some(data::Type::Stdout), Some(data::Payload::Eos(_))) => Some(Event::StdoutEnd),
+        (Some(data::Type::Stderr), Some(data::Payload::Eos(_))) => Some(Event::StderrEnd),
         // Stdin echoes or empty data from a server are ignored.
         _ => None,
     })

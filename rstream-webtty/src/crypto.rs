@@ -67,6 +67,11 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     hash.finalize().into()
 }
 
+/// `SHA-256` of `bytes`.
+pub fn sha256_of(bytes: &[u8]) -> [u8; 32] {
+    sha256(&[bytes])
+}
+
 /// `SHA-256(label || SPKI DER)`: the 32-byte id of a P-256 signing key.
 pub fn signing_key_id(spki_der: &[u8]) -> [u8; 32] {
     sha256(&[SIGNING_KEY_ID_LABEL, spki_der])

@@ -57,6 +57,7 @@ mod client;
 pub mod crypto;
 pub mod discovery;
 mod error;
+mod handshake;
 mod host;
 mod process;
 pub mod proto;
@@ -69,6 +70,7 @@ pub use client::{
 };
 pub use discovery::{Capability, DiscoveryOptions, FsMode, ServerInfo, Transport, servers};
 pub use error::Error;
+pub use handshake::{PROOF_LIFETIME, PROOF_SKEW, ServerKeys, answer_hello};
 pub use server::{OPEN_DEADLINE, SERVER_HEARTBEAT, Server, ServerBuilder};
 pub use wire::MAX_MESSAGE_SIZE;
 
@@ -76,4 +78,12 @@ pub use wire::MAX_MESSAGE_SIZE;
 pub(crate) fn b64u(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url (padded or not).
+pub(crate) fn b64u_decode(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(text.trim().trim_end_matches('='))
+        .ok()
 }

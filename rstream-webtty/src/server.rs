@@ -16,7 +16,9 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use crate::Error;
+use crate::crypto::{self, EncryptionIdentity, SessionKey, SigningIdentity, Stream};
 use crate::discovery::{APPLICATION_PROTOCOL, labels};
+use crate::handshake::{Refusal, ServerAuth};
 use crate::proto::{self, Message, data, message};
 use crate::wire::{self, CHUNK};
 
@@ -40,6 +42,8 @@ enum Auth {
 #[derive(Clone, Default)]
 pub struct ServerBuilder {
     auth: Option<Auth>,
+    identity: Option<(SigningIdentity, EncryptionIdentity)>,
+    clients: Vec<Vec<u8>>,
     exec_path: Option<String>,
     env: Vec<(String, String)>,
     labels: BTreeMap<String, String>,
@@ -72,6 +76,24 @@ impl ServerBuilder {
         self
     }
 
+    /// The server's identity: every session then starts with a hello
+    /// signed by `signing`, requires a client proof by an
+    /// [authorized](ServerBuilder::authorize_client) key, and encrypts
+    /// stdin, stdout and stderr end to end with a session key wrapped to
+    /// `encryption`. Clients pin [`ServerKeys::of`](crate::ServerKeys::of) these
+    /// identities.
+    pub fn identity(mut self, signing: SigningIdentity, encryption: EncryptionIdentity) -> Self {
+        self.identity = Some((signing, encryption));
+        self
+    }
+
+    /// Authorizes a client signing key (P-256, SPKI DER) to open sessions
+    /// on a server with an [identity](ServerBuilder::identity).
+    pub fn authorize_client(mut self, signing_public_key: impl Into<Vec<u8>>) -> Self {
+        self.clients.push(signing_public_key.into());
+        self
+    }
+
     /// The command endpoint's path (default `/`), published in the
     /// `rstream.webtty.exec.path` label.
     pub fn exec_path(mut self, path: impl Into<String>) -> Self {
@@ -98,20 +120,51 @@ impl ServerBuilder {
         self
     }
 
-    /// The server, or [`Error::Config`] when no authentication is set.
+    /// The server, or [`Error::Config`] when nothing authenticates
+    /// clients (no bearer token, no engine authentication, no authorized
+    /// client keys), or an identity has no authorized client.
     pub fn build(self) -> Result<Server, Error> {
-        let auth = self.auth.ok_or_else(|| {
-            Error::Config(
-                "a WebTTY server needs authentication: set bearer_token, or engine_auth on a \
-                 private tunnel or one published with token authentication"
-                    .to_owned(),
-            )
-        })?;
-        if let Auth::Bearer(token) = &auth {
+        if let Some(Auth::Bearer(token)) = &self.auth {
             if token.expose().trim().is_empty() {
                 return Err(Error::Config("the bearer token is empty".to_owned()));
             }
         }
+        let e2e = match (self.identity, self.clients.is_empty()) {
+            (Some((signing, encryption)), false) => Some(ServerAuth {
+                signing,
+                encryption,
+                clients: self
+                    .clients
+                    .into_iter()
+                    .map(|key| (crypto::signing_key_id(&key), key))
+                    .collect(),
+                workspace_id: None,
+                project_id: None,
+                server_id: None,
+            }),
+            (Some(_), true) => {
+                return Err(Error::Config(
+                    "a WebTTY server with an identity needs at least one authorized client key"
+                        .to_owned(),
+                ));
+            }
+            (None, false) => {
+                return Err(Error::Config(
+                    "authorized client keys need a server identity (ServerBuilder::identity)"
+                        .to_owned(),
+                ));
+            }
+            (None, true) => None,
+        };
+        if self.auth.is_none() && e2e.is_none() {
+            return Err(Error::Config(
+                "a WebTTY server needs authentication: set bearer_token, an identity with \
+                 authorized client keys, or engine_auth on a private tunnel or one published \
+                 with token authentication"
+                    .to_owned(),
+            ));
+        }
+        let auth = self.auth;
         let exec_path = self.exec_path.unwrap_or_else(|| "/".to_owned());
         if !exec_path.starts_with('/') || exec_path.contains(['?', '#']) {
             return Err(Error::Config(format!(
@@ -121,6 +174,7 @@ impl ServerBuilder {
         Ok(Server {
             inner: Arc::new(Inner {
                 auth,
+                e2e,
                 exec_path,
                 env: self.env,
                 labels: self.labels,
@@ -138,7 +192,8 @@ pub struct Server {
 }
 
 struct Inner {
-    auth: Auth,
+    auth: Option<Auth>,
+    e2e: Option<ServerAuth>,
     exec_path: String,
     env: Vec<(String, String)>,
     labels: BTreeMap<String, String>,
@@ -154,8 +209,8 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// A builder; see [`ServerBuilder::bearer_token`] and
-    /// [`ServerBuilder::engine_auth`].
+    /// A builder; see [`ServerBuilder::bearer_token`],
+    /// [`ServerBuilder::engine_auth`] and [`ServerBuilder::identity`].
     pub fn builder() -> ServerBuilder {
         ServerBuilder::default()
     }
@@ -172,8 +227,25 @@ impl Server {
         out.insert(labels::EXEC_PATH.to_owned(), self.inner.exec_path.clone());
         out.insert(labels::TRANSPORT.to_owned(), "websocket".to_owned());
         out.insert(labels::EXECUTION_MODE.to_owned(), "spawn".to_owned());
-        out.insert(labels::E2E.to_owned(), "disabled".to_owned());
-        out.insert(labels::CLIENT_PROOF.to_owned(), "none".to_owned());
+        match &self.inner.e2e {
+            Some(e2e) => {
+                out.insert(labels::E2E.to_owned(), "required".to_owned());
+                out.insert(labels::CLIENT_PROOF.to_owned(), "required".to_owned());
+                out.insert(
+                    labels::ENCRYPTION_POLICY.to_owned(),
+                    "explicit_key".to_owned(),
+                );
+                out.insert(
+                    labels::HOST_KEY_ID.to_owned(),
+                    crate::b64u(&e2e.encryption.key_id()),
+                );
+            }
+            None => {
+                out.insert(labels::E2E.to_owned(), "disabled".to_owned());
+                out.insert(labels::CLIENT_PROOF.to_owned(), "none".to_owned());
+                out.insert(labels::ENCRYPTION_POLICY.to_owned(), "disabled".to_owned());
+            }
+        }
         for (key, value) in crate::host::facts() {
             out.insert(key.to_owned(), value);
         }
@@ -194,7 +266,7 @@ impl Server {
     /// [`ServerBuilder::engine_auth`], refuses a tunnel published without
     /// token authentication.
     pub async fn serve(&self, tunnel: Tunnel) -> Result<(), Error> {
-        if let Auth::Engine = self.inner.auth {
+        if let Some(Auth::Engine) = self.inner.auth {
             let info = match tunnel.info() {
                 Some(info) => info,
                 None => {
@@ -267,7 +339,7 @@ fn check_request(inner: &Inner, request: &WsRequest) -> Result<(), StatusCode> {
     if path.trim_end_matches('/') != wanted {
         return Err(StatusCode::NOT_FOUND);
     }
-    if let Auth::Bearer(token) = &inner.auth {
+    if let Some(Auth::Bearer(token)) = &inner.auth {
         let presented = request
             .headers()
             .get("authorization")
@@ -308,12 +380,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
     }
 
     async fn run(mut self) -> Result<(), Error> {
-        let open = match tokio::time::timeout(self.inner.open_deadline, self.read_open()).await {
-            Ok(Ok(open)) => open,
+        let deadline = self.inner.open_deadline;
+        let opened = tokio::time::timeout(deadline, self.open()).await;
+        let (open, key) = match opened {
+            Ok(Ok(opened)) => opened,
+            // A refusal was already sent.
+            Ok(Err(e @ Error::ProtocolRefusal { .. })) => return Err(e),
             Ok(Err(e)) => return self.fail(e).await,
             Err(_) => {
                 let _ = self.socket.close(None).await;
-                return Err(Error::Timeout(self.inner.open_deadline));
+                return Err(Error::Timeout(deadline));
             }
         };
         let process = match crate::process::spawn(&open, &self.inner.env) {
@@ -325,9 +401,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             &Message::new(message::Payload::Ack(proto::Ack {})),
         )
         .await?;
-        let result = self.pump(process).await;
+        let result = self.pump(process, key).await;
         let _ = self.socket.close(None).await;
         result
+    }
+
+    /// The session's opening: with an identity, the signed hello, then the
+    /// `Open` with its proof and key grant checked; without, the `Open`.
+    async fn open(&mut self) -> Result<(proto::Open, Option<SessionKey>), Error> {
+        let Some(e2e) = self.inner.e2e.clone() else {
+            let open = self.read_open().await?;
+            if open.session_key_grant.is_some() {
+                return Err(Error::Protocol(
+                    "this server has no identity for end-to-end encryption; open the session \
+                     without a session key grant"
+                        .to_owned(),
+                ));
+            }
+            return Ok((open, None));
+        };
+        let session_id: String = crypto::random::<12>()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let hello = e2e.hello(&session_id, &crypto::random::<32>());
+        wire::send(
+            &mut self.socket,
+            &Message::new(message::Payload::ServerHello(hello.clone())),
+        )
+        .await?;
+        let open = self.read_open().await?;
+        match e2e.check_open(&hello, &open, std::time::SystemTime::now()) {
+            Ok(key) => Ok((open, Some(key))),
+            Err(Refusal(code, msg)) => {
+                let refusal = if code == proto::ProtocolErrorCode::Unspecified {
+                    message::Payload::Error(proto::Error { msg: msg.clone() })
+                } else {
+                    message::Payload::ProtocolError(proto::ProtocolError {
+                        code: code as i32,
+                        msg: msg.clone(),
+                    })
+                };
+                let _ = wire::send(&mut self.socket, &Message::new(refusal)).await;
+                let _ = self.socket.close(None).await;
+                Err(Error::ProtocolRefusal {
+                    code: code as i32,
+                    message: msg,
+                })
+            }
+        }
     }
 
     /// Sends the error to the client, then closes.
@@ -352,16 +474,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                 return Err(Error::Closed);
             };
             match message.payload {
-                Some(message::Payload::Open(open)) => {
-                    if open.session_key_grant.is_some() {
-                        return Err(Error::Protocol(
-                            "this server does not implement end-to-end encryption; open the \
-                             session without a session key grant"
-                                .to_owned(),
-                        ));
-                    }
-                    return Ok(open);
-                }
+                Some(message::Payload::Open(open)) => return Ok(open),
                 Some(message::Payload::Attach(_)) => {
                     return Err(Error::Protocol(
                         "attaching to a session is handled by the rstream engine; this server \
@@ -381,7 +494,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
 
     /// Moves bytes between the WebSocket and the process until the process
     /// has exited and both outputs ended, then sends the exit status.
-    async fn pump(&mut self, mut process: crate::process::Process) -> Result<(), Error> {
+    async fn pump(
+        &mut self,
+        mut process: crate::process::Process,
+        key: Option<SessionKey>,
+    ) -> Result<(), Error> {
+        let seal = |stream: data::Type, bytes: Vec<u8>| -> Result<Message, Error> {
+            let Some(key) = &key else {
+                return Ok(Message::data(stream, bytes));
+            };
+            let which = if stream == data::Type::Stderr {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            Ok(Message::new(message::Payload::Data(proto::Data {
+                r#type: stream as i32,
+                payload: Some(data::Payload::EncryptedData(key.encrypt(which, &bytes)?)),
+            })))
+        };
         let (out_tx, mut out_rx) = mpsc::channel::<Out>(32);
         let mut readers = Vec::new();
         let mut open_outputs = 0;
@@ -417,7 +548,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
             tokio::select! {
                 out = out_rx.recv() => match out {
                     Some(Out::Chunk(stream, bytes)) => {
-                        if let Err(e) = wire::send(&mut self.socket, &Message::data(stream, bytes)).await {
+                        let sent = match seal(stream, bytes) {
+                            Ok(message) => wire::send(&mut self.socket, &message).await,
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = sent {
                             break Err(e);
                         }
                     }
@@ -447,14 +582,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Session<S> {
                                 break Err(Error::Protocol("clients send only stdin".to_owned()));
                             }
                             match d.payload {
+                                Some(data::Payload::Data(_)) if key.is_some() => {
+                                    break Err(Error::Protocol(
+                                        "plaintext stdin in an end-to-end encrypted session".to_owned(),
+                                    ));
+                                }
                                 Some(data::Payload::Data(bytes)) if writer.is_some() => {
                                     pending.push_back(Some(bytes));
                                 }
                                 Some(data::Payload::Eos(_)) => pending.push_back(None),
-                                Some(data::Payload::EncryptedData(_)) => {
-                                    break Err(Error::Protocol(
-                                        "encrypted stdin, and no session key".to_owned(),
-                                    ));
+                                Some(data::Payload::EncryptedData(sealed)) => {
+                                    let Some(key) = &key else {
+                                        break Err(Error::Protocol(
+                                            "encrypted stdin, and no session key".to_owned(),
+                                        ));
+                                    };
+                                    match key.decrypt(Stream::Stdin, &sealed) {
+                                        Ok(bytes) if writer.is_some() => pending.push_back(Some(bytes)),
+                                        Ok(_) => {}
+                                        Err(e) => break Err(e),
+                                    }
                                 }
                                 Some(data::Payload::Data(_)) | None => {}
                             }

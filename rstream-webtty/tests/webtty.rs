@@ -4,15 +4,17 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
 use prost::Message as _;
 use rstream_core::api::TunnelFilters;
 use rstream_core::{Client, TunnelOptions};
 use rstream_local_engine::LocalEngine;
+use rstream_webtty::crypto::{EncryptionIdentity, SigningIdentity};
 use rstream_webtty::proto::{self, message};
 use rstream_webtty::{
-    Capability, CommandOptions, DiscoveryOptions, Endpoint, Error, Event, Server, open_command,
-    run_command, servers,
+    Capability, CommandOptions, DiscoveryOptions, Endpoint, Error, Event, Server, ServerKeys,
+    open_command, run_command, servers,
 };
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -383,4 +385,245 @@ async fn discovery_finds_the_rust_server_in_the_inventory() {
         .await
         .unwrap();
     assert_eq!(out.stdout, b"found\n");
+}
+
+/// A server with an identity on a private tunnel: signed hello, client
+/// proofs, end-to-end encrypted payloads.
+struct Authenticated {
+    _setup: Setup,
+    endpoint: Endpoint,
+    keys: ServerKeys,
+    client_key: SigningIdentity,
+}
+
+impl Authenticated {
+    async fn start(name: &str) -> Authenticated {
+        let setup = Setup::published(&format!("{name}-unused")).await;
+        let signing = SigningIdentity::generate();
+        let encryption = EncryptionIdentity::generate();
+        let keys = ServerKeys::of(&signing, &encryption);
+        let client_key = SigningIdentity::generate();
+        let server = Server::builder()
+            .identity(signing, encryption)
+            .authorize_client(client_key.public_key().to_vec())
+            .build()
+            .unwrap();
+        let labels = server.labels();
+        assert_eq!(labels["rstream.webtty.e2e"], "required");
+        assert_eq!(labels["rstream.webtty.client_proof"], "required");
+        assert_eq!(
+            labels["rstream.webtty.host_key_id"],
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(keys.encryption_key_id())
+        );
+        let tunnel = setup
+            .client
+            .tunnel(server.tunnel_options(TunnelOptions::http().name(name)))
+            .await
+            .unwrap();
+        tokio::spawn(async move { server.serve(tunnel).await });
+        let endpoint = Endpoint::private(setup.client.clone(), name);
+        Authenticated {
+            _setup: setup,
+            endpoint,
+            keys,
+            client_key,
+        }
+    }
+}
+
+#[tokio::test]
+async fn end_to_end_encrypted_sessions_with_client_proofs() {
+    let a = Authenticated::start("shell-e2e").await;
+    let trusted = a
+        .endpoint
+        .clone()
+        .trust_server(a.keys.clone())
+        .client_identity(a.client_key.clone());
+    let out = run_command(
+        &trusted,
+        &sh("cat; echo err >&2; exit 2").stdin("secret input\n"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (out.exit_code, out.stdout.as_slice(), out.stderr.as_slice()),
+        (2, b"secret input\n".as_slice(), b"err\n".as_slice())
+    );
+
+    // The pinned keys travel as the references' known-server string.
+    let parsed: ServerKeys = a.keys.to_string().parse().unwrap();
+    assert_eq!(parsed, a.keys);
+
+    // No pinned keys: the client says what the server requires.
+    let err = run_command(&a.endpoint, &CommandOptions::new(["true"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m.contains("trust_server")),
+        "{err}"
+    );
+
+    // Pinned keys but no client identity: refused before anything is sent.
+    let err = run_command(
+        &a.endpoint.clone().trust_server(a.keys.clone()),
+        &CommandOptions::new(["true"]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::Config(ref m) if m.contains("client_identity")),
+        "{err}"
+    );
+
+    // A key the server does not know: CLIENT_UNAUTHORIZED (6).
+    let stranger = a
+        .endpoint
+        .clone()
+        .trust_server(a.keys.clone())
+        .client_identity(SigningIdentity::generate());
+    let err = run_command(&stranger, &CommandOptions::new(["true"]))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::ProtocolRefusal { code: 6, .. }),
+        "{err}"
+    );
+
+    // Other pinned keys (an impostor, or a key change): refused by the
+    // client, which sends no Open.
+    let other = ServerKeys::of(
+        &SigningIdentity::generate(),
+        &EncryptionIdentity::generate(),
+    );
+    let err = run_command(
+        &a.endpoint
+            .clone()
+            .trust_server(other)
+            .client_identity(a.client_key.clone()),
+        &CommandOptions::new(["true"]),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, Error::ProtocolRefusal { code: 2, .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn missing_and_tampered_client_proofs_are_refused() {
+    let a = Authenticated::start("shell-proofs").await;
+    // A raw session over a private dial: read the hello, answer by hand.
+    let session = async || {
+        let stream = a._setup.client.dial("shell-proofs").await.unwrap();
+        let request = "ws://shell-proofs/".into_client_request().unwrap();
+        let mut ws = tokio_tungstenite::client_async(request, stream)
+            .await
+            .unwrap()
+            .0;
+        let hello = match next_message(&mut ws).await.payload {
+            Some(message::Payload::ServerHello(hello)) => hello,
+            other => panic!("expected a hello, got {other:?}"),
+        };
+        (ws, hello)
+    };
+    let refusal_code = |m: proto::Message| match m.payload {
+        Some(message::Payload::ProtocolError(e)) => e.code,
+        other => panic!("expected a protocol error, got {other:?}"),
+    };
+
+    // An Open without a proof: CLIENT_PROOF_REQUIRED (4).
+    let (mut ws, _) = session().await;
+    let open = proto::Message::new(message::Payload::Open(proto::Open {
+        config: Some(proto::Config {
+            cmd_args: vec!["true".into()],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    ws.send(WsMessage::Binary(open.encode_to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(refusal_code(next_message(&mut ws).await), 4);
+
+    // A valid proof made for another session (replayed): the transcript
+    // does not match, CLIENT_PROOF_INVALID (5). The proof is taken from a
+    // real client's Open by proxying its first session.
+    let (mut first, first_hello) = session().await;
+    let auth_open = answered_open(&a, &first_hello);
+    first
+        .send(WsMessage::Binary(auth_open.encode_to_vec().into()))
+        .await
+        .unwrap();
+    assert!(matches!(
+        next_message(&mut first).await.payload,
+        Some(message::Payload::Ack(_))
+    ));
+    let (mut second, _) = session().await;
+    second
+        .send(WsMessage::Binary(auth_open.encode_to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(refusal_code(next_message(&mut second).await), 5);
+
+    // A proof with one signature byte flipped: 5.
+    let (mut third, hello) = session().await;
+    let mut tampered = answered_open(&a, &hello);
+    if let Some(message::Payload::Open(open)) = &mut tampered.payload {
+        let proof = open.client_proof.as_mut().unwrap();
+        let last = proof.signature.len() - 1;
+        proof.signature[last] ^= 0x01;
+    }
+    third
+        .send(WsMessage::Binary(tampered.encode_to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(refusal_code(next_message(&mut third).await), 5);
+
+    // A changed command after signing (the config hash no longer
+    // matches): 5.
+    let (mut fourth, hello) = session().await;
+    let mut swapped = answered_open(&a, &hello);
+    if let Some(message::Payload::Open(open)) = &mut swapped.payload {
+        open.config.as_mut().unwrap().cmd_args = vec!["rm".into(), "-rf".into(), "/tmp/x".into()];
+    }
+    fourth
+        .send(WsMessage::Binary(swapped.encode_to_vec().into()))
+        .await
+        .unwrap();
+    assert_eq!(refusal_code(next_message(&mut fourth).await), 5);
+}
+
+/// An `Open` for `true`, answered to `hello` as the client library does.
+fn answered_open(a: &Authenticated, hello: &proto::ServerHello) -> proto::Message {
+    let (open, _key) = rstream_webtty::answer_hello(
+        &a.keys,
+        &a.client_key,
+        hello,
+        proto::Config {
+            cmd_args: vec!["true".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    proto::Message::new(message::Payload::Open(open))
+}
+
+async fn next_message<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> proto::Message
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if let WsMessage::Binary(bytes) = frame {
+            let message = proto::Message::decode(bytes.as_ref()).unwrap();
+            if !matches!(message.payload, Some(message::Payload::Heartbeat(_))) {
+                return message;
+            }
+        }
+    }
 }
