@@ -29,7 +29,7 @@ pub const STDIN_CHUNK: usize = 64 * 1024;
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What a WebSocket runs over.
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 type Socket = WebSocketStream<Box<dyn Io>>;
 
@@ -209,8 +209,10 @@ impl Endpoint {
         self
     }
 
-    async fn connect(&self) -> Result<Socket, Error> {
-        let (io, url): (Box<dyn Io>, String) = match &self.target {
+    /// A connection to the server, and the URL of the command endpoint
+    /// on it (`ws://<tunnel><path>` for a private dial).
+    pub(crate) async fn connect_io(&self) -> Result<(Box<dyn Io>, String), Error> {
+        Ok(match &self.target {
             Target::Url {
                 url,
                 connect_to,
@@ -261,15 +263,28 @@ impl Endpoint {
                 let stream = client.dial(tunnel).await?;
                 (Box::new(stream), format!("ws://{tunnel}{path}"))
             }
-        };
+        })
+    }
+
+    /// The `Authorization` header value, when a bearer token is set.
+    pub(crate) fn authorization(&self) -> Result<Option<http::HeaderValue>, Error> {
+        self.bearer
+            .as_ref()
+            .map(|token| {
+                format!("Bearer {}", token.expose())
+                    .parse()
+                    .map_err(|_| Error::Config("the token cannot travel in a header".to_owned()))
+            })
+            .transpose()
+    }
+
+    async fn connect(&self) -> Result<Socket, Error> {
+        let (io, url) = self.connect_io().await?;
         let mut request = url
             .as_str()
             .into_client_request()
             .map_err(|e| Error::Config(format!("invalid WebTTY URL: {e}")))?;
-        if let Some(token) = &self.bearer {
-            let value = format!("Bearer {}", token.expose())
-                .parse()
-                .map_err(|_| Error::Config("the token cannot travel in a header".to_owned()))?;
+        if let Some(value) = self.authorization()? {
             request.headers_mut().insert("authorization", value);
         }
         let (socket, _) = tokio_tungstenite::client_async_with_config(

@@ -42,6 +42,16 @@ pub enum Error {
         /// The limit, in bytes, on stdout and stderr together.
         limit: usize,
     },
+    /// A filesystem sidecar request failed.
+    #[error("WebTTY filesystem {operation} failed with status {status}: {message}")]
+    Filesystem {
+        /// `list`, `stat`, `read`, `write`, `delete` or `mkdir`.
+        operation: &'static str,
+        /// The HTTP status (0: no response).
+        status: u16,
+        /// The server's explanation (the first 4 KiB of its answer).
+        message: String,
+    },
     /// The connection ended before the command's exit status arrived.
     #[error("the WebTTY connection closed before the command exited")]
     Closed,

@@ -13,6 +13,16 @@
 //!   one WebTTY session, in-process: the command runs with pipes, or on a
 //!   pseudo-terminal (Unix) when the client asks for one; resizes, stdin,
 //!   exit status and heartbeats follow the protocol.
+//! - **Authenticated, end-to-end encrypted sessions**: a server with an
+//!   [identity](ServerBuilder::identity) signs a hello, requires a client
+//!   proof by an [authorized](ServerBuilder::authorize_client) key, and
+//!   exchanges stdin, stdout and stderr encrypted with a session key only it
+//!   can unwrap; a client [pins](Endpoint::trust_server) the server's
+//!   [`ServerKeys`]. The byte layouts are the references' ([`crypto`]),
+//!   checked against their test vectors.
+//! - **Filesystem sidecar** ([`FileSystem`]; served with
+//!   [`ServerBuilder::filesystem`]): list, stat, read, write, delete and
+//!   make directories over WebDAV at the advertised path.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rstream_webtty::Error> {
@@ -29,34 +39,41 @@
 //! A WebTTY server runs commands as the user of the process that serves
 //! it, with that user's rights. Whoever opens a session can do anything
 //! that user can. So a [`Server`] never starts without authentication
-//! ([`ServerBuilder::build`] refuses), and it is one of:
+//! ([`ServerBuilder::build`] refuses), and it is one or more of:
 //!
 //! - **a bearer token** of the server's own
 //!   ([`ServerBuilder::bearer_token`]), checked in constant time on every
-//!   WebSocket upgrade; or
+//!   request (terminal and filesystem);
 //! - **the engine's authentication** ([`ServerBuilder::engine_auth`]): the
 //!   tunnel is private (only clients with the project's credentials can
 //!   dial it) or published with token authentication (the edge refuses
 //!   requests without a valid `rstream.token`). [`Server::serve`] refuses a
-//!   tunnel published without it.
+//!   tunnel published without it;
+//! - **client proofs** ([`ServerBuilder::identity`] with
+//!   [`ServerBuilder::authorize_client`]): each session is signed by a key
+//!   the server knows, bound to the session's nonce and to the exact
+//!   command, valid 30 seconds; and its payloads are end-to-end encrypted,
+//!   so the engine relaying them sees neither commands' input nor output.
 //!
 //! Commands get a small environment (`PATH`, `HOME`, `USER`, `SHELL`, the
 //! locale and time zone, what the server adds with [`ServerBuilder::env`],
 //! and the client's variables), not the server's own environment, which
 //! may hold credentials. A session that ends for any reason kills the
-//! command's whole process group. Choosing another OS user is refused.
+//! command's whole process group. Choosing another OS user is refused. The
+//! filesystem sidecar shares one directory (paths cannot leave it, symbolic
+//! links included) and is not offered by a server with an identity, as its
+//! bytes are not end-to-end encrypted.
 //!
-//! Not implemented yet, and refused clearly rather than skipped: the
-//! protocol's authenticated handshake (signed server hello and client
-//! proof) and end-to-end payload encryption — a server requiring them is
-//! reported as such by the client, and a client sending a session key
-//! grant is refused by the server; the WebTransport and plain transports;
-//! the filesystem sidecar.
+//! Not implemented: the WebTransport and plain transports (WebSocket
+//! only), attaching to sessions (an engine feature), workspace-managed
+//! encryption policies, and terminals on Windows.
 
 mod client;
 pub mod crypto;
 pub mod discovery;
 mod error;
+mod fs_client;
+mod fs_server;
 mod handshake;
 mod host;
 mod process;
@@ -70,6 +87,8 @@ pub use client::{
 };
 pub use discovery::{Capability, DiscoveryOptions, FsMode, ServerInfo, Transport, servers};
 pub use error::Error;
+pub use fs_client::{DEFAULT_READ_LIMIT, Entry, EntryKind, FileSystem};
+pub use fs_server::{FS_MAX_UPLOAD, FS_PATH};
 pub use handshake::{PROOF_LIFETIME, PROOF_SKEW, ServerKeys, answer_hello};
 pub use server::{OPEN_DEADLINE, SERVER_HEARTBEAT, Server, ServerBuilder};
 pub use wire::MAX_MESSAGE_SIZE;

@@ -5,15 +5,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
 use rstream_core::{Secret, Tunnel, TunnelOptions};
 use subtle::ConstantTimeEq;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::server::{
-    ErrorResponse, Request as WsRequest, Response as WsResponse,
-};
-use tokio_tungstenite::tungstenite::http::StatusCode;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::fs_server::{self, Body, Sidecar, full};
 
 use crate::Error;
 use crate::crypto::{self, EncryptionIdentity, SessionKey, SigningIdentity, Stream};
@@ -44,6 +46,7 @@ pub struct ServerBuilder {
     auth: Option<Auth>,
     identity: Option<(SigningIdentity, EncryptionIdentity)>,
     clients: Vec<Vec<u8>>,
+    filesystem: Option<(std::path::PathBuf, bool)>,
     exec_path: Option<String>,
     env: Vec<(String, String)>,
     labels: BTreeMap<String, String>,
@@ -61,7 +64,9 @@ impl std::fmt::Debug for ServerBuilder {
 
 impl ServerBuilder {
     /// Requires `Authorization: Bearer <token>` on every connection
-    /// (compared in constant time). Works on any tunnel.
+    /// (compared in constant time). Works on any tunnel; on a published
+    /// one, leave the tunnel's token authentication off, since the engine
+    /// may read the same header.
     pub fn bearer_token(mut self, token: impl Into<Secret>) -> Self {
         self.auth = Some(Auth::Bearer(token.into()));
         self
@@ -91,6 +96,16 @@ impl ServerBuilder {
     /// on a server with an [identity](ServerBuilder::identity).
     pub fn authorize_client(mut self, signing_public_key: impl Into<Vec<u8>>) -> Self {
         self.clients.push(signing_public_key.into());
+        self
+    }
+
+    /// Shares `root` through the filesystem sidecar at `/fs` (WebDAV:
+    /// list, read, write, delete, make directories), behind the same
+    /// authentication; `read_only` refuses writes. Not offered with an
+    /// [identity](ServerBuilder::identity): the sidecar's bytes are not
+    /// end-to-end encrypted.
+    pub fn filesystem(mut self, root: impl Into<std::path::PathBuf>, read_only: bool) -> Self {
+        self.filesystem = Some((root.into(), read_only));
         self
     }
 
@@ -165,6 +180,28 @@ impl ServerBuilder {
             ));
         }
         let auth = self.auth;
+        let sidecar = match self.filesystem {
+            Some(_) if e2e.is_some() => {
+                return Err(Error::Config(
+                    "the filesystem sidecar is not end-to-end encrypted: it cannot be offered \
+                     by a server with an identity"
+                        .to_owned(),
+                ));
+            }
+            Some((root, read_only)) => {
+                let root = root.canonicalize().map_err(|e| {
+                    Error::Config(format!("the shared directory {}: {e}", root.display()))
+                })?;
+                if !root.is_dir() {
+                    return Err(Error::Config(format!(
+                        "{} is not a directory",
+                        root.display()
+                    )));
+                }
+                Some(Sidecar { root, read_only })
+            }
+            None => None,
+        };
         let exec_path = self.exec_path.unwrap_or_else(|| "/".to_owned());
         if !exec_path.starts_with('/') || exec_path.contains(['?', '#']) {
             return Err(Error::Config(format!(
@@ -175,6 +212,7 @@ impl ServerBuilder {
             inner: Arc::new(Inner {
                 auth,
                 e2e,
+                sidecar,
                 exec_path,
                 env: self.env,
                 labels: self.labels,
@@ -194,6 +232,7 @@ pub struct Server {
 struct Inner {
     auth: Option<Auth>,
     e2e: Option<ServerAuth>,
+    sidecar: Option<Sidecar>,
     exec_path: String,
     env: Vec<(String, String)>,
     labels: BTreeMap<String, String>,
@@ -223,7 +262,25 @@ impl Server {
             labels::APPLICATION_PROTOCOL.to_owned(),
             APPLICATION_PROTOCOL.to_owned(),
         );
-        out.insert(labels::CAPABILITIES.to_owned(), "exec".to_owned());
+        match &self.inner.sidecar {
+            Some(sidecar) => {
+                out.insert(labels::CAPABILITIES.to_owned(), "exec,fs".to_owned());
+                out.insert(labels::FS_PATH.to_owned(), fs_server::FS_PATH.to_owned());
+                out.insert(
+                    labels::FS_MODE.to_owned(),
+                    if sidecar.read_only {
+                        "read-only"
+                    } else {
+                        "read-write"
+                    }
+                    .to_owned(),
+                );
+                out.insert(labels::FS_BACKEND.to_owned(), "webdav".to_owned());
+            }
+            None => {
+                out.insert(labels::CAPABILITIES.to_owned(), "exec".to_owned());
+            }
+        }
         out.insert(labels::EXEC_PATH.to_owned(), self.inner.exec_path.clone());
         out.insert(labels::TRANSPORT.to_owned(), "websocket".to_owned());
         out.insert(labels::EXECUTION_MODE.to_owned(), "spawn".to_owned());
@@ -294,54 +351,88 @@ impl Server {
         Ok(())
     }
 
-    /// Serves one connection: the WebSocket upgrade (path and
-    /// authentication checked), then one session.
+    /// Serves one connection (HTTP/1.1): the command endpoint's WebSocket
+    /// upgrade, and the filesystem sidecar when there is one; the
+    /// authentication is checked on every request.
     pub async fn serve_connection<S>(&self, io: S) -> Result<(), Error>
     where
-        S: AsyncRead + AsyncWrite + Unpin + Send,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let inner = self.inner.clone();
-        // The callback's error type is tungstenite's (a whole response).
-        #[allow(clippy::result_large_err)]
-        let check = move |request: &WsRequest, response: WsResponse| {
-            check_request(&inner, request)
-                .map(|()| response)
-                .map_err(refuse)
-        };
-        let socket = tokio::time::timeout(
-            self.inner.open_deadline,
-            tokio_tungstenite::accept_hdr_async_with_config(
-                io,
-                check,
-                Some(wire::websocket_config()),
-            ),
-        )
-        .await
-        .map_err(|_| Error::Timeout(self.inner.open_deadline))?
-        .map_err(|e| wire::ws_error("accepting the WebSocket", e))?;
-        Session::new(self.inner.clone(), socket).run().await
+        let server = self.clone();
+        let service = hyper::service::service_fn(move |request| {
+            let server = server.clone();
+            async move { Ok::<_, std::convert::Infallible>(server.route(request).await) }
+        });
+        hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.inner.open_deadline)
+            .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+            .with_upgrades()
+            .await
+            .map_err(|e| Error::Protocol(format!("HTTP: {e}")))
     }
-}
 
-fn refuse(status: StatusCode) -> ErrorResponse {
-    let mut response = ErrorResponse::new(Some(
-        status.canonical_reason().unwrap_or("refused").to_owned(),
-    ));
-    *response.status_mut() = status;
-    response
-}
-
-/// The path and the bearer token of an upgrade request; the refusal's
-/// status otherwise.
-fn check_request(inner: &Inner, request: &WsRequest) -> Result<(), StatusCode> {
-    let path = request.uri().path();
-    let wanted = inner.exec_path.trim_end_matches('/');
-    if path.trim_end_matches('/') != wanted {
-        return Err(StatusCode::NOT_FOUND);
-    }
-    if let Some(Auth::Bearer(token)) = &inner.auth {
-        let presented = request
+    async fn route(&self, request: Request<Incoming>) -> Response<Body> {
+        if let Err(status) = check_auth(&self.inner, request.headers()) {
+            return full(status, "");
+        }
+        let path = request.uri().path();
+        if let Some(sidecar) = &self.inner.sidecar {
+            if path == fs_server::FS_PATH || path.starts_with("/fs/") {
+                return sidecar.handle(request).await;
+            }
+        }
+        if path.trim_end_matches('/') != self.inner.exec_path.trim_end_matches('/') {
+            return full(StatusCode::NOT_FOUND, "");
+        }
+        let upgrade = request
             .headers()
+            .get("upgrade")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        let key = request.headers().get("sec-websocket-key").cloned();
+        let (true, Some(key)) = (upgrade, key) else {
+            return full(
+                StatusCode::UPGRADE_REQUIRED,
+                "the WebTTY endpoint speaks WebSocket\n",
+            );
+        };
+        let accept = derive_accept_key(key.as_bytes());
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let upgraded = match hyper::upgrade::on(request).await {
+                Ok(upgraded) => upgraded,
+                Err(e) => {
+                    tracing::debug!(error = %e, "WebTTY upgrade failed");
+                    return;
+                }
+            };
+            let socket = WebSocketStream::from_raw_socket(
+                hyper_util::rt::TokioIo::new(upgraded),
+                Role::Server,
+                Some(wire::websocket_config()),
+            )
+            .await;
+            if let Err(e) = Session::new(inner, socket).run().await {
+                tracing::debug!(error = %e, "WebTTY session ended with an error");
+            }
+        });
+        let mut response = full(StatusCode::SWITCHING_PROTOCOLS, "");
+        let headers = response.headers_mut();
+        headers.insert("upgrade", http::HeaderValue::from_static("websocket"));
+        headers.insert("connection", http::HeaderValue::from_static("Upgrade"));
+        if let Ok(accept) = http::HeaderValue::from_str(&accept) {
+            headers.insert("sec-websocket-accept", accept);
+        }
+        response
+    }
+}
+
+/// The bearer token of a request, when the server has one; the refusal's
+/// status otherwise.
+fn check_auth(inner: &Inner, headers: &http::HeaderMap) -> Result<(), StatusCode> {
+    if let Some(Auth::Bearer(token)) = &inner.auth {
+        let presented = headers
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {

@@ -13,8 +13,8 @@ use rstream_local_engine::LocalEngine;
 use rstream_webtty::crypto::{EncryptionIdentity, SigningIdentity};
 use rstream_webtty::proto::{self, message};
 use rstream_webtty::{
-    Capability, CommandOptions, DiscoveryOptions, Endpoint, Error, Event, Server, ServerKeys,
-    open_command, run_command, servers,
+    Capability, CommandOptions, DiscoveryOptions, Endpoint, EntryKind, Error, Event, FileSystem,
+    Server, ServerKeys, open_command, run_command, servers,
 };
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -32,19 +32,30 @@ struct Setup {
 
 impl Setup {
     async fn published(name: &str) -> Setup {
-        let engine = LocalEngine::builder().token(TOKEN).start().await.unwrap();
-        let client = engine.client_builder().build().unwrap();
         let server = Server::builder()
             .engine_auth()
             .label("role", "test")
             .build()
             .unwrap();
+        Setup::serving(name, server).await
+    }
+
+    /// `server` on a published tunnel with token authentication.
+    async fn serving(name: &str, server: Server) -> Setup {
+        Setup::serving_with(name, server, true).await
+    }
+
+    /// `server` on a published tunnel, with or without token
+    /// authentication.
+    async fn serving_with(name: &str, server: Server, token_auth: bool) -> Setup {
+        let engine = LocalEngine::builder().token(TOKEN).start().await.unwrap();
+        let client = engine.client_builder().build().unwrap();
         let tunnel = client
             .tunnel(
                 server.tunnel_options(
                     TunnelOptions::http()
                         .publish(true)
-                        .token_auth(true)
+                        .token_auth(token_auth)
                         .name(name),
                 ),
             )
@@ -626,4 +637,139 @@ where
             }
         }
     }
+}
+
+#[tokio::test]
+async fn the_filesystem_sidecar_lists_reads_writes_and_deletes() {
+    let dir = std::env::temp_dir().join(format!("webtty-fs-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("docs")).unwrap();
+    std::fs::write(dir.join("docs/readme.txt"), b"hello fs\n").unwrap();
+    let server = Server::builder()
+        .engine_auth()
+        .filesystem(&dir, false)
+        .build()
+        .unwrap();
+    let setup = Setup::serving("shell-fs", server).await;
+
+    // Discovery says where the sidecar is.
+    let items = setup
+        .client
+        .engine_api()
+        .unwrap()
+        .list_tunnels(&TunnelFilters::new(), None)
+        .await
+        .unwrap();
+    let info = servers(&items, DiscoveryOptions::default()).remove(0);
+    assert_eq!(info.capabilities, [Capability::Exec, Capability::Fs]);
+    assert_eq!(info.fs_path.as_deref(), Some("/fs"));
+    let fs = FileSystem::for_server(&info, setup.endpoint()).unwrap();
+
+    let listing = fs.list("/").await.unwrap();
+    assert_eq!(listing.len(), 1, "{listing:?}");
+    assert_eq!(
+        (listing[0].path.as_str(), listing[0].kind),
+        ("/docs", EntryKind::Directory)
+    );
+    let file = fs.stat("/docs/readme.txt").await.unwrap();
+    assert_eq!((file.kind, file.size), (EntryKind::File, Some(9)));
+    assert!(file.modified.is_some());
+    assert_eq!(fs.read("docs/readme.txt").await.unwrap(), b"hello fs\n");
+
+    fs.mkdir("/new dir").await.unwrap();
+    let big: Vec<u8> = (0..2_000_000u32).map(|i| (i % 7) as u8).collect();
+    fs.write("/new dir/data.bin", big.clone()).await.unwrap();
+    assert_eq!(std::fs::read(dir.join("new dir/data.bin")).unwrap(), big);
+    assert_eq!(fs.read("/new dir/data.bin").await.unwrap(), big);
+    let names: Vec<String> = fs
+        .list("/new dir")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.path)
+        .collect();
+    assert_eq!(names, ["/new dir/data.bin"]);
+    fs.delete("/new dir").await.unwrap();
+    assert!(!dir.join("new dir").exists());
+
+    // Errors are typed, with the server's status.
+    let missing = fs.read("/nope.txt").await.unwrap_err();
+    assert!(
+        matches!(
+            missing,
+            Error::Filesystem {
+                operation: "read",
+                status: 404,
+                ..
+            }
+        ),
+        "{missing}"
+    );
+    let orphan = fs.write("/no/parent.txt", "x").await.unwrap_err();
+    assert!(
+        matches!(orphan, Error::Filesystem { status: 409, .. }),
+        "{orphan}"
+    );
+    let escape = fs.read("/../../etc/passwd").await.unwrap_err();
+    assert!(
+        matches!(escape, Error::Filesystem { status: 400, .. }),
+        "{escape}"
+    );
+    // Without the token the edge refuses the sidecar like the terminal.
+    let bare = Endpoint::url(format!("ws://{}/", setup.hostname))
+        .unwrap()
+        .connect_to(setup.engine.edge_addr());
+    let refused = FileSystem::new(bare, "/fs").list("/").await.unwrap_err();
+    assert!(
+        matches!(refused, Error::Filesystem { status: 401, .. }),
+        "{refused}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_read_only_sidecar_refuses_writes_and_bearer_guards_it() {
+    let dir = std::env::temp_dir().join(format!("webtty-fs-ro-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("kept.txt"), b"kept").unwrap();
+    let server = Server::builder()
+        .bearer_token("fs-secret")
+        .filesystem(&dir, true)
+        .build()
+        .unwrap();
+    assert_eq!(server.labels()["rstream.webtty.fs.mode"], "read-only");
+    // The server's own bearer token travels in the Authorization header,
+    // which the edge reads as the engine token: no token authentication
+    // on this tunnel (as the Go server does).
+    let setup = Setup::serving_with("shell-fs-ro", server, false).await;
+    let fs = FileSystem::new(setup.endpoint().bearer("fs-secret"), "/fs");
+    assert_eq!(fs.read("/kept.txt").await.unwrap(), b"kept");
+    for err in [
+        fs.write("/new.txt", "x").await.unwrap_err(),
+        fs.delete("/kept.txt").await.unwrap_err(),
+        fs.mkdir("/d").await.unwrap_err(),
+    ] {
+        assert!(
+            matches!(err, Error::Filesystem { status: 403, .. }),
+            "{err}"
+        );
+    }
+    assert!(dir.join("kept.txt").exists());
+    let no_bearer = FileSystem::new(setup.endpoint(), "/fs");
+    let err = no_bearer.read("/kept.txt").await.unwrap_err();
+    assert!(
+        matches!(err, Error::Filesystem { status: 401, .. }),
+        "{err}"
+    );
+
+    // A server with an identity does not offer the (unencrypted) sidecar.
+    let refused = Server::builder()
+        .identity(SigningIdentity::generate(), EncryptionIdentity::generate())
+        .authorize_client(SigningIdentity::generate().public_key().to_vec())
+        .filesystem(&dir, false)
+        .build()
+        .unwrap_err();
+    assert!(matches!(refused, Error::Config(_)));
+    let _ = std::fs::remove_dir_all(&dir);
 }
