@@ -268,15 +268,8 @@ async fn put(path: &Path, request: Request<Incoming>) -> std::io::Result<Respons
     if tokio::fs::metadata(path).await.is_ok_and(|m| m.is_dir()) {
         return Ok(full(StatusCode::METHOD_NOT_ALLOWED, "a directory\n"));
     }
-    let parent_ok = match path.parent() {
-        Some(parent) => tokio::fs::metadata(parent).await.is_ok_and(|m| m.is_dir()),
-        None => false,
-    };
-    if !parent_ok {
-        return Ok(full(
-            StatusCode::CONFLICT,
-            "the parent directory does not exist\n",
-        ));
+    if let Some(refusal) = missing_parent(path).await {
+        return Ok(refusal);
     }
     let body = match Limited::new(request.into_body(), FS_MAX_UPLOAD)
         .collect()
@@ -302,6 +295,20 @@ async fn put(path: &Path, request: Request<Incoming>) -> std::io::Result<Respons
     ))
 }
 
+/// `409 Conflict` when `path`'s parent is not an existing directory.
+async fn missing_parent(path: &Path) -> Option<Response<Body>> {
+    let parent_ok = match path.parent() {
+        Some(parent) => tokio::fs::metadata(parent).await.is_ok_and(|m| m.is_dir()),
+        None => false,
+    };
+    (!parent_ok).then(|| {
+        full(
+            StatusCode::CONFLICT,
+            "the parent directory does not exist\n",
+        )
+    })
+}
+
 async fn delete(path: &Path) -> std::io::Result<Response<Body>> {
     let meta = tokio::fs::symlink_metadata(path).await?;
     if meta.is_dir() {
@@ -316,15 +323,8 @@ async fn mkcol(path: &Path) -> std::io::Result<Response<Body>> {
     if tokio::fs::metadata(path).await.is_ok() {
         return Ok(full(StatusCode::METHOD_NOT_ALLOWED, "already exists\n"));
     }
-    let parent_ok = match path.parent() {
-        Some(parent) => tokio::fs::metadata(parent).await.is_ok_and(|m| m.is_dir()),
-        None => false,
-    };
-    if !parent_ok {
-        return Ok(full(
-            StatusCode::CONFLICT,
-            "the parent directory does not exist\n",
-        ));
+    if let Some(refusal) = missing_parent(path).await {
+        return Ok(refusal);
     }
     tokio::fs::create_dir(path).await?;
     Ok(full(StatusCode::CREATED, ""))

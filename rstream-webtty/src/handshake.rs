@@ -253,29 +253,21 @@ impl ServerAuth {
         }
         let identity = hello.server_identity.clone().unwrap_or_default();
         let fields = HelloFields::from_hello(hello, &identity);
-        let grant_hash = crypto::grant_hash(open.session_key_grant.as_ref());
-        let config_hash = crypto::config_hash(open.config.as_ref());
         let credential_hash = crypto::sha256_of(
             proof
                 .credential
                 .as_ref()
                 .map_or(&[][..], |c| c.value.as_slice()),
         );
-        let transcript = ClientTranscript {
-            server: fields.server_transcript(),
-            payload_suite: PAYLOAD_SUITE,
-            key_envelope_suite: KEY_ENVELOPE_SUITE,
-            session_key_grant_hash: &grant_hash,
-            command_config_hash: &config_hash,
-            attach_grant_hash: &[],
-            requested_role: "",
-            client_principal_id: string_value(&proof.principal_id),
-            client_signing_key_id: &proof.signing_key_id,
-            client_credential_hash: &credential_hash,
-            issued_at: &proof.issued_at,
-            expires_at: &proof.expires_at,
-        };
-        let bytes = transcript.bytes();
+        let bytes = open_transcript(
+            &fields,
+            open,
+            string_value(&proof.principal_id),
+            &proof.signing_key_id,
+            &credential_hash,
+            &proof.issued_at,
+            &proof.expires_at,
+        );
         if proof.transcript_hash != crypto::sha256_of(&bytes) {
             return Err(invalid("the transcript does not match this session"));
         }
@@ -399,6 +391,36 @@ impl ClientAuth {
     }
 }
 
+/// The client transcript of an `Open` (no attach grant, no role) answering
+/// the hello `fields`.
+fn open_transcript(
+    fields: &HelloFields<'_>,
+    open: &proto::Open,
+    principal_id: &str,
+    signing_key_id: &[u8],
+    credential_hash: &[u8],
+    issued_at: &str,
+    expires_at: &str,
+) -> Vec<u8> {
+    let grant_hash = crypto::grant_hash(open.session_key_grant.as_ref());
+    let config_hash = crypto::config_hash(open.config.as_ref());
+    ClientTranscript {
+        server: fields.server_transcript(),
+        payload_suite: PAYLOAD_SUITE,
+        key_envelope_suite: KEY_ENVELOPE_SUITE,
+        session_key_grant_hash: &grant_hash,
+        command_config_hash: &config_hash,
+        attach_grant_hash: &[],
+        requested_role: "",
+        client_principal_id: principal_id,
+        client_signing_key_id: signing_key_id,
+        client_credential_hash: credential_hash,
+        issued_at,
+        expires_at,
+    }
+    .bytes()
+}
+
 /// The client proof for `open`, answering `fields`.
 fn prove(
     signing: &SigningIdentity,
@@ -413,25 +435,16 @@ fn prove(
         );
     let issued_at = humantime::format_rfc3339_seconds(issued).to_string();
     let expires_at = humantime::format_rfc3339_seconds(issued + PROOF_LIFETIME).to_string();
-    let grant_hash = crypto::grant_hash(open.session_key_grant.as_ref());
-    let config_hash = crypto::config_hash(open.config.as_ref());
-    let credential_hash = crypto::sha256_of(&[]);
     let key_id = signing.key_id();
-    let transcript = ClientTranscript {
-        server: fields.server_transcript(),
-        payload_suite: PAYLOAD_SUITE,
-        key_envelope_suite: KEY_ENVELOPE_SUITE,
-        session_key_grant_hash: &grant_hash,
-        command_config_hash: &config_hash,
-        attach_grant_hash: &[],
-        requested_role: "",
-        client_principal_id: "",
-        client_signing_key_id: &key_id,
-        client_credential_hash: &credential_hash,
-        issued_at: &issued_at,
-        expires_at: &expires_at,
-    };
-    let bytes = transcript.bytes();
+    let bytes = open_transcript(
+        fields,
+        open,
+        "",
+        &key_id,
+        &crypto::sha256_of(&[]),
+        &issued_at,
+        &expires_at,
+    );
     proto::ClientProof {
         principal_id: None,
         signing_key_id: key_id.to_vec(),
