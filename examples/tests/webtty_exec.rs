@@ -39,3 +39,42 @@ fn passes_the_remote_exit_code_through() {
     assert_eq!(output.status.code(), Some(7), "{stdout}\n{stderr}");
     assert!(stdout.contains("bye\nexit code 7"), "{stdout}");
 }
+
+#[test]
+fn webtty_exec_runs_a_command_on_webtty_agent() {
+    use std::io::{BufRead, BufReader};
+    let home = std::env::temp_dir().join(format!("webtty-agent-home-{}", std::process::id()));
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_webtty-agent"))
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the agent runs");
+    // The agent prints how to reach it; take the arguments from there.
+    let mut lines = BufReader::new(agent.stdout.take().expect("stdout")).lines();
+    let args: Vec<String> = loop {
+        let line = lines
+            .next()
+            .expect("the agent printed its address")
+            .unwrap();
+        if let Some(at) = line.find("--url ") {
+            break line[at..]
+                .trim_end_matches(')')
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+        }
+    };
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args: Vec<&str> = args[..args.len() - 2]
+        .iter()
+        .copied()
+        .chain(["echo", "from the agent"])
+        .collect();
+    let (output, stdout, stderr) = webtty_exec(&args, "webtty-exec-home3");
+    let _ = agent.kill();
+    let _ = agent.wait();
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("from the agent\nexit code 0"), "{stdout}");
+}

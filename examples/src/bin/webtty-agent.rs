@@ -42,8 +42,10 @@ async fn main() -> Result<(), rstream_examples::BoxError> {
     println!("WebTTY agent {name} serving at {address}");
     match setup.local_engine() {
         Some(engine) => println!(
-            "(local engine; from this machine: webtty-exec --url {}/ --token {} -- uname -a)",
+            "(local engine; from this machine: cargo run -p rstream-examples --bin webtty-exec -- \
+             --url {}/ --connect-to {} --token {} -- uname -a)",
             setup.http_url(&address),
+            engine.edge_addr(),
             engine.token().unwrap_or("<token>")
         ),
         None => println!("run a command: webtty-exec --server {name} -- uname -a"),

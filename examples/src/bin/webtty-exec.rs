@@ -11,7 +11,9 @@
 //! process, and runs the command (`uname -a` by default) against it.
 //! With a configured engine, `--server` picks a WebTTY server from the
 //! project's inventory (by name, server name or tunnel id) and `--url`
-//! names one directly; the engine token travels as `rstream.token`, and
+//! names one directly (`--connect-to IP:PORT` dials that address instead of
+//! resolving the URL's host); the engine token (`--token`, or
+//! `RSTREAM_AUTHENTICATION_TOKEN`) travels as `rstream.token`, and
 //! `--bearer` (or `RSTREAM_WEBTTY_AUTH_TOKEN`) adds a server's own bearer
 //! token. The example exits with the remote command's exit code.
 
@@ -32,32 +34,41 @@ async fn main() -> Result<(), rstream_examples::BoxError> {
     } else {
         command
     };
-    let options = Options::parse(argv, &["server", "url", "token", "bearer"])?;
+    let options = Options::parse(argv, &["server", "url", "token", "bearer", "connect-to"])?;
     let bearer = options
         .get("bearer")
         .map(str::to_owned)
         .or_else(|| std::env::var("RSTREAM_WEBTTY_AUTH_TOKEN").ok());
 
+    if let Some(url) = options.get("url") {
+        // A server named by its URL: no rstream client needed.
+        let mut endpoint = Endpoint::url(url)?;
+        if let Some(token) = options
+            .get("token")
+            .map(str::to_owned)
+            .or_else(engine_token)
+        {
+            endpoint = endpoint.token(&token);
+        }
+        if let Some(address) = options.get("connect-to") {
+            endpoint = endpoint.connect_to(
+                address
+                    .parse()
+                    .map_err(|_| format!("--connect-to wants IP:PORT, not {address:?}"))?,
+            );
+        }
+        if let Some(bearer) = bearer {
+            endpoint = endpoint.bearer(bearer);
+        }
+        let code = run(&endpoint, command).await?;
+        std::process::exit(code);
+    }
+
     let setup = rstream_examples::client_or_local_engine().await?;
     let client = setup.client().clone();
     let mut demo_tunnel = None;
-    let mut endpoint = match (
-        options.get("url"),
-        options.get("server"),
-        setup.local_engine(),
-    ) {
-        (Some(url), _, _) => {
-            let endpoint = Endpoint::url(url)?;
-            match options
-                .get("token")
-                .map(str::to_owned)
-                .or_else(engine_token)
-            {
-                Some(token) => endpoint.token(&token),
-                None => endpoint,
-            }
-        }
-        (None, Some(name), _) => {
+    let mut endpoint = match (options.get("server"), setup.local_engine()) {
+        (Some(name), _) => {
             let items = client
                 .engine_api()?
                 .list_tunnels(&TunnelFilters::new(), None)
@@ -103,7 +114,7 @@ async fn main() -> Result<(), rstream_examples::BoxError> {
                 _ => endpoint,
             }
         }
-        (None, None, Some(engine)) => {
+        (None, Some(engine)) => {
             // The self-contained demo: a Rust WebTTY server on this machine,
             // reached through the local engine's edge.
             let server = Server::builder().engine_auth().build()?;
@@ -129,7 +140,7 @@ async fn main() -> Result<(), rstream_examples::BoxError> {
                 .connect_to(engine.edge_addr())
                 .token(&token)
         }
-        (None, None, None) => {
+        (None, None) => {
             return Err("give --server NAME (from the inventory) or --url URL".into());
         }
     };
@@ -137,17 +148,24 @@ async fn main() -> Result<(), rstream_examples::BoxError> {
         endpoint = endpoint.bearer(bearer);
     }
 
-    println!("$ {}", command.join(" "));
-    let output = run_command(&endpoint, &CommandOptions::new(command)).await?;
-    print!("{}", String::from_utf8_lossy(&output.stdout));
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
-    println!("exit code {}", output.exit_code);
+    let code = run(&endpoint, command).await?;
     if let Some((tunnel, serving)) = demo_tunnel {
         tunnel.close().await?;
         serving.await??;
     }
     setup.finish().await;
-    std::process::exit(output.exit_code.clamp(0, 255));
+    std::process::exit(code);
+}
+
+/// Runs `command`, prints its output and exit code, and returns the exit
+/// code for this process.
+async fn run(endpoint: &Endpoint, command: Vec<String>) -> Result<i32, rstream_examples::BoxError> {
+    println!("$ {}", command.join(" "));
+    let output = run_command(endpoint, &CommandOptions::new(command)).await?;
+    print!("{}", String::from_utf8_lossy(&output.stdout));
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    println!("exit code {}", output.exit_code);
+    Ok(output.exit_code.clamp(0, 255))
 }
 
 /// The configured engine token, for `rstream.token`.
