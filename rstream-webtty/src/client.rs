@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use rstream_core::Secret;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -597,6 +597,129 @@ impl Command {
 
     async fn send(&self, message: Message) -> Result<(), Error> {
         self.outgoing.send(message).await.map_err(|_| Error::Closed)
+    }
+
+    /// The command as tokio I/O, like a child process's pipes: stdin as
+    /// an `AsyncWrite` (shutting it down ends the command's input), stdout
+    /// and stderr as `AsyncRead`s, and [`CommandIo::wait`] for the exit
+    /// status. Output waits for its reader (64 KiB buffered per stream),
+    /// as a pipe does: read both, or drop the one not wanted.
+    pub fn into_io(self) -> CommandIo {
+        const BUFFER: usize = 64 * 1024;
+        let (stdin, mut stdin_source) = tokio::io::duplex(BUFFER);
+        let (mut stdout_sink, stdout) = tokio::io::duplex(BUFFER);
+        let (mut stderr_sink, stderr) = tokio::io::duplex(BUFFER);
+        let (exit_tx, exit) = tokio::sync::oneshot::channel();
+        let resize = self.tty.then(|| self.outgoing.clone());
+        let mut command = self;
+        let pump = tokio::spawn(async move {
+            let mut input = [0u8; STDIN_CHUNK];
+            let mut input_open = true;
+            let result = loop {
+                tokio::select! {
+                    read = stdin_source.read(&mut input), if input_open => match read {
+                        Ok(0) | Err(_) => {
+                            input_open = false;
+                            if let Err(e) = command.close_stdin().await {
+                                break Err(e);
+                            }
+                        }
+                        Ok(n) => {
+                            if let Err(e) = command.write_stdin(input[..n].to_vec()).await {
+                                break Err(e);
+                            }
+                        }
+                    },
+                    event = command.next_event() => match event {
+                        // A reader that went away drops its stream's bytes.
+                        Some(Ok(Event::Stdout(bytes))) => {
+                            let _ = stdout_sink.write_all(&bytes).await;
+                        }
+                        Some(Ok(Event::Stderr(bytes))) => {
+                            let _ = stderr_sink.write_all(&bytes).await;
+                        }
+                        Some(Ok(Event::StdoutEnd)) => {
+                            let _ = stdout_sink.shutdown().await;
+                        }
+                        Some(Ok(Event::StderrEnd)) => {
+                            let _ = stderr_sink.shutdown().await;
+                        }
+                        Some(Ok(Event::Exit(code))) => break Ok(code),
+                        Some(Err(e)) => break Err(e),
+                        None => break Err(Error::Closed),
+                    },
+                }
+            };
+            let _ = stdout_sink.shutdown().await;
+            let _ = stderr_sink.shutdown().await;
+            let _ = exit_tx.send(result);
+        });
+        CommandIo {
+            stdin,
+            stdout,
+            stderr,
+            exit: Some(exit),
+            status: None,
+            resize,
+            _pump: AbortOnDrop(pump),
+        }
+    }
+}
+
+/// Aborts a task when dropped.
+#[derive(Debug)]
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A running command as tokio I/O ([`Command::into_io`]). Dropping it
+/// closes the session, which stops the command.
+#[derive(Debug)]
+pub struct CommandIo {
+    /// The command's stdin; `shutdown` ends its input.
+    pub stdin: tokio::io::DuplexStream,
+    /// The command's stdout (on a terminal, all its output).
+    pub stdout: tokio::io::DuplexStream,
+    /// The command's stderr.
+    pub stderr: tokio::io::DuplexStream,
+    exit: Option<tokio::sync::oneshot::Receiver<Result<i32, Error>>>,
+    status: Option<i32>,
+    resize: Option<mpsc::Sender<Message>>,
+    _pump: AbortOnDrop,
+}
+
+impl CommandIo {
+    /// Resizes the command's terminal (only for commands with one).
+    pub async fn resize(&self, rows: u16, cols: u16) -> Result<(), Error> {
+        let outgoing = self.resize.as_ref().ok_or_else(|| {
+            Error::Config("resize needs a command on a terminal (CommandOptions::tty)".to_owned())
+        })?;
+        outgoing
+            .send(resize_message(TerminalSize { rows, cols }))
+            .await
+            .map_err(|_| Error::Closed)
+    }
+
+    /// Waits for the exit status (-1: killed by a signal). Output not yet
+    /// read stays readable. Once known, the status is returned again; an
+    /// error is returned once, then [`Error::Closed`].
+    pub async fn wait(&mut self) -> Result<i32, Error> {
+        if let Some(code) = self.status {
+            return Ok(code);
+        }
+        let Some(exit) = self.exit.as_mut() else {
+            return Err(Error::Closed);
+        };
+        let result = exit.await.unwrap_or(Err(Error::Closed));
+        self.exit = None;
+        if let Ok(code) = result {
+            self.status = Some(code);
+        }
+        result
     }
 }
 

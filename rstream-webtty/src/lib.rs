@@ -82,8 +82,8 @@ mod server;
 mod wire;
 
 pub use client::{
-    Command, CommandOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OUTPUT_LIMIT, Endpoint, Event,
-    HEARTBEAT_INTERVAL, Output, STDIN_CHUNK, TerminalSize, open_command, run_command,
+    Command, CommandIo, CommandOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_OUTPUT_LIMIT, Endpoint,
+    Event, HEARTBEAT_INTERVAL, Output, STDIN_CHUNK, TerminalSize, open_command, run_command,
 };
 pub use discovery::{Capability, DiscoveryOptions, FsMode, ServerInfo, Transport, servers};
 pub use error::Error;

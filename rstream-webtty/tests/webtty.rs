@@ -773,3 +773,38 @@ async fn a_read_only_sidecar_refuses_writes_and_bearer_guards_it() {
     assert!(matches!(refused, Error::Config(_)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn commands_as_tokio_io() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let setup = Setup::published("shell-io-traits").await;
+    let command = open_command(&setup.endpoint(), &sh("tr a-z A-Z; echo done >&2; exit 4"))
+        .await
+        .unwrap();
+    let mut io = command.into_io();
+    io.stdin.write_all(b"piped through\n").await.unwrap();
+    io.stdin.shutdown().await.unwrap();
+    let mut stdout = String::new();
+    io.stdout.read_to_string(&mut stdout).await.unwrap();
+    let mut stderr = String::new();
+    io.stderr.read_to_string(&mut stderr).await.unwrap();
+    assert_eq!(
+        (stdout.as_str(), stderr.as_str()),
+        ("PIPED THROUGH\n", "done\n")
+    );
+    assert_eq!(io.wait().await.unwrap(), 4);
+    assert_eq!(io.wait().await.unwrap(), 4, "the status is kept");
+    assert!(matches!(io.resize(1, 1).await, Err(Error::Config(_))));
+
+    // On a terminal: resize through the I/O handle.
+    let command = open_command(&setup.endpoint(), &sh("read go; stty size").tty(24, 80))
+        .await
+        .unwrap();
+    let mut io = command.into_io();
+    io.resize(30, 90).await.unwrap();
+    io.stdin.write_all(b"go\n").await.unwrap();
+    let mut seen = String::new();
+    io.stdout.read_to_string(&mut seen).await.unwrap();
+    assert!(seen.contains("30 90"), "{seen:?}");
+    assert_eq!(io.wait().await.unwrap(), 0);
+}
