@@ -35,6 +35,8 @@ pub(crate) struct Options {
     pub(crate) only: Option<Vec<String>>,
     pub(crate) crypto_alt: Option<PathBuf>,
     pub(crate) no_pin: bool,
+    /// Alternating pairs per goal row (`--pairs`, at least 3).
+    pub(crate) pairs: Option<usize>,
     /// Cores this run may use (counted before any pinning).
     pub(crate) cores: usize,
     /// The cores of each party, when the machine has enough to pin.
@@ -54,6 +56,16 @@ impl Options {
             match arg.as_str() {
                 "--quick" => out.quick = true,
                 "--no-pin" => out.no_pin = true,
+                "--pairs" => {
+                    let text = value()?;
+                    let pairs: usize = text
+                        .parse()
+                        .map_err(|_| format!("--pairs wants a whole number, not {text:?}"))?;
+                    if pairs < 3 {
+                        return Err("--pairs must be at least 3".into());
+                    }
+                    out.pairs = Some(pairs);
+                }
                 "--json" => out.json = Some(value()?.into()),
                 "--python" => out.python = Some(value()?.into()),
                 "--crypto-alt" => out.crypto_alt = Some(value()?.into()),
@@ -113,14 +125,15 @@ impl Options {
         }
     }
 
-    /// How many alternating pairs measure each row with a goal.
+    /// How many alternating pairs measure each row with a goal (3 unless
+    /// `--pairs` says more: a noisy machine needs more to narrow a median).
     pub(crate) fn pairs(&self) -> usize {
-        3
+        self.pairs.unwrap_or(3)
     }
 }
 
 const USAGE: &str =
-    "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS] [--no-pin]
+    "usage: rstream-bench [--quick] [--json FILE] [--python PATH] [--only GROUPS] [--no-pin] [--pairs N]
        rstream-bench table FILE   (the Markdown table of a --json file)
   --quick        short runs (under a minute in all)
   --json FILE    also write the results as JSON
@@ -131,6 +144,7 @@ const USAGE: &str =
                  aws-lc-rs --target-dir target/aws-lc); adds the crypto row
   --only GROUPS  comma-separated subset of: http, actix, resumption, python,
                  bulk, memory, relayed, reconnect, crypto
+  --pairs N      alternating pairs per goal row (default 3, at least 3)
   --no-pin       do not pin the engine, the load generator and the serving
                  side to cores of their own (done by default with 4 or more
                  cores)";
@@ -215,5 +229,25 @@ fn main() {
     if let Err(e) = result {
         eprintln!("rstream-bench: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, BoxError> {
+        Options::parse(&args.iter().map(|a| (*a).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn pairs_default_to_three_and_never_go_below() {
+        assert_eq!(parse(&[]).unwrap().pairs(), 3);
+        assert_eq!(parse(&["--pairs", "7"]).unwrap().pairs(), 7);
+        assert!(parse(&["--pairs", "2"]).is_err());
+        assert!(parse(&["--pairs", "many"]).is_err());
+        assert!(parse(&["--pairs"]).is_err());
+        assert!(parse(&["--no-pin", "--quick"]).unwrap().no_pin);
+        assert!(parse(&["--bogus"]).is_err());
     }
 }
