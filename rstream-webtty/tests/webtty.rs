@@ -808,3 +808,20 @@ async fn commands_as_tokio_io() {
     assert!(seen.contains("30 90"), "{seen:?}");
     assert_eq!(io.wait().await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn an_interactive_login_shell_on_a_terminal() {
+    let setup = Setup::published("shell-interactive").await;
+    let mut command = open_command(&setup.endpoint(), &CommandOptions::shell(30, 100))
+        .await
+        .unwrap();
+    command
+        .write_stdin("stty size; echo $((6 * 7)); exit 3\n")
+        .await
+        .unwrap();
+    let output = command.wait_with_output(1 << 20).await.unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("30 100"), "{text:?}");
+    assert!(text.contains("42"), "{text:?}");
+    assert_eq!(output.exit_code, 3);
+}
