@@ -812,7 +812,7 @@ async fn commands_as_tokio_io() {
 #[tokio::test]
 async fn an_interactive_login_shell_on_a_terminal() {
     let setup = Setup::published("shell-interactive").await;
-    let mut command = open_command(&setup.endpoint(), &CommandOptions::shell(30, 100))
+    let command = open_command(&setup.endpoint(), &CommandOptions::shell(30, 100))
         .await
         .unwrap();
     command
