@@ -211,9 +211,13 @@ impl std::fmt::Debug for EncryptionIdentity {
 impl EncryptionIdentity {
     /// A new random key pair.
     pub fn generate() -> EncryptionIdentity {
-        let (secret, _) = X25519HkdfSha256::gen_keypair(&mut rand::rng());
-        let bytes: [u8; 32] = secret.to_bytes().into();
-        Self::from_secret(bytes).unwrap_or_else(|_| unreachable_identity())
+        let (secret, public) = X25519HkdfSha256::gen_keypair(&mut rand::rng());
+        let public: [u8; 32] = public.to_bytes().into();
+        EncryptionIdentity {
+            secret: secret.to_bytes().into(),
+            public,
+            key_id: encryption_key_id(&public),
+        }
     }
 
     /// A key pair from its 32-byte secret.
@@ -236,15 +240,6 @@ impl EncryptionIdentity {
     /// The key id ([`encryption_key_id`] of the public key).
     pub fn key_id(&self) -> [u8; 16] {
         self.key_id
-    }
-}
-
-fn unreachable_identity() -> EncryptionIdentity {
-    // Any 32 bytes are an X25519 secret; from_secret cannot fail on them.
-    EncryptionIdentity {
-        secret: [0; 32],
-        public: [0; 32],
-        key_id: [0; 16],
     }
 }
 
