@@ -146,7 +146,10 @@ impl Endpoint {
         if let Target::Url { url, .. } = &mut self.target {
             let base = url.split('#').next().unwrap_or_default();
             let separator = if base.contains('?') { '&' } else { '?' };
-            *url = format!("{base}{separator}rstream.token={}", percent_encode(token));
+            *url = format!(
+                "{base}{separator}rstream.token={}",
+                percent_encoding::utf8_percent_encode(token, crate::URL_COMPONENT)
+            );
         }
         self
     }
@@ -317,18 +320,6 @@ fn default_tls() -> Result<Arc<rustls::ClientConfig>, Error> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-fn percent_encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// A terminal size in characters.

@@ -208,8 +208,7 @@ impl FileSystem {
         let encoded: String = normalize(path)
             .split('/')
             .map(|part| {
-                percent_encoding::utf8_percent_encode(part, percent_encoding::NON_ALPHANUMERIC)
-                    .to_string()
+                percent_encoding::utf8_percent_encode(part, crate::URL_COMPONENT).to_string()
             })
             .collect::<Vec<_>>()
             .join("/");

@@ -169,11 +169,8 @@ impl Sidecar {
             }
             items.sort_by(|a, b| a.0.cmp(&b.0));
             for (name, meta) in items {
-                let encoded = percent_encoding::utf8_percent_encode(
-                    &name,
-                    percent_encoding::NON_ALPHANUMERIC,
-                )
-                .to_string();
+                let encoded =
+                    percent_encoding::utf8_percent_encode(&name, crate::URL_COMPONENT).to_string();
                 let slash = if meta.is_dir() { "/" } else { "" };
                 entry(&mut xml, &format!("{base}/{encoded}{slash}"), &meta);
             }

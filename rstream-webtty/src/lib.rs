@@ -106,3 +106,11 @@ pub(crate) fn b64u_decode(text: &str) -> Option<Vec<u8>> {
         .decode(text.trim().trim_end_matches('='))
         .ok()
 }
+
+/// What is percent-encoded in a URL path segment or query value: all but
+/// the unreserved characters of RFC 3986.
+pub(crate) const URL_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
