@@ -1,7 +1,7 @@
 //! The stream handshakes, over the [`Link`] alone: private dial
 //! (`StreamReq`) and the proxy connection that carries an accepted stream
-//! (`ProxyReq`), both in zero-RTT or awaited mode, and the frame I/O they and
-//! the control channel share.
+//! (`ProxyReq`), both in zero-RTT or awaited mode, and the frame reading they
+//! and the control channel share.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -13,9 +13,8 @@ use crate::link::Link;
 use crate::proto::{
     self, Message, ProxyConnReq, ProxyReq, StreamReq, ip_address, message::Payload, stream_rsp,
 };
-use crate::transport::TlsConnection;
 use crate::{Error, Secret, StreamInfo, TunnelStream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// How long one proxy dial may take before it is tried again.
 pub(crate) const PROXY_DIAL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,14 +35,13 @@ pub(crate) async fn dial(
         let inner = link;
         let timeout = inner.operation_timeout;
         let work = async {
-            let mut io = link.open_connection(None).await?;
             let request = StreamReq {
                 client_details: Some(link.client_details(token)),
                 tunnel_id_name: tunnel.to_owned(),
                 zero_rtt: Some(zero_rtt),
                 datagram_channel: None,
             };
-            write_frame(&mut io, &request.into()).await?;
+            let mut io = link.open_with(None, &request.into()).await?;
             let mut buf = BytesMut::new();
             let stream_id = if zero_rtt {
                 String::new()
@@ -112,13 +110,12 @@ pub(crate) async fn open_proxy_connection(
     loop {
         attempt += 1;
         let work = async {
-            let mut io = link.open_connection(endpoint).await?;
             let proxy_req = ProxyReq {
                 client_details: Some(link.client_details(secret.as_ref())),
                 stream_id: request.stream_id.clone(),
                 zero_rtt: Some(zero_rtt),
             };
-            write_frame(&mut io, &proxy_req.into()).await?;
+            let mut io = link.open_with(endpoint, &proxy_req.into()).await?;
             let mut buf = BytesMut::new();
             if !zero_rtt {
                 match read_frame(&mut io, &mut buf).await?.payload {
@@ -159,17 +156,6 @@ pub(crate) async fn open_proxy_connection(
             }
         }
     }
-}
-
-/// Writes one frame and flushes.
-pub(crate) async fn write_frame(io: &mut TlsConnection, message: &Message) -> Result<(), Error> {
-    let buf = proto::frame_bytes(message)?;
-    io.write_all(&buf)
-        .await
-        .map_err(|e| Error::io("writing a frame", e))?;
-    io.flush()
-        .await
-        .map_err(|e| Error::io("writing a frame", e))
 }
 
 /// Reads until one whole frame is in `buf` and decodes it; bytes after the

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::proto::{self, ClientDetails};
+use crate::proto::{self, ClientDetails, Message};
 use crate::transport::{Connector, ProxySettings, TlsConnection, TlsSettings};
 use crate::{Error, ReconnectPolicy, Secret};
 
@@ -58,24 +58,25 @@ impl Link {
     }
 
     /// A new TLS connection to the engine, or to `endpoint` (`host[:port]`)
-    /// when the engine redirected us there.
-    pub(crate) async fn open_connection(
+    /// when the engine redirected us there, with `first` as its first frame:
+    /// the frame leaves with the handshake's last flight and is on the wire
+    /// when this returns.
+    pub(crate) async fn open_with(
         &self,
         endpoint: Option<&str>,
+        first: &Message,
     ) -> Result<TlsConnection, Error> {
-        let inner = self;
+        let frame = proto::frame_bytes(first)?;
         match endpoint {
             None => {
-                inner
-                    .connector
-                    .connect(&inner.host, inner.port, inner.connect_to)
+                self.connector
+                    .connect(&self.host, self.port, self.connect_to, &frame)
                     .await
             }
             Some(endpoint) => {
                 let (host, port) = split_host_port(endpoint)?;
-                inner
-                    .connector
-                    .connect_with_name(&host, port, &host, None)
+                self.connector
+                    .connect_with_name(&host, port, &host, None, &frame)
                     .await
             }
         }

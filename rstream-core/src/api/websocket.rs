@@ -73,7 +73,7 @@ impl EngineApi {
             };
             Box::new(
                 connector
-                    .connect_with_name(&dial, port, &host, connect_to)
+                    .connect_with_name(&dial, port, &host, connect_to, &[])
                     .await?,
             )
         } else {

@@ -18,7 +18,7 @@ use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
-use crate::handshake::{open_proxy_connection, read_frame, write_frame};
+use crate::handshake::{open_proxy_connection, read_frame};
 use crate::link::Link;
 use crate::options::forwarding_address;
 use crate::proto::{
@@ -108,7 +108,6 @@ impl Channel {
     pub(crate) async fn open(link: Arc<Link>) -> Result<Channel, Error> {
         let inner = &*link;
         let timeout = inner.operation_timeout;
-        let mut io = link.open_connection(None).await?;
         let interval_ms = inner.heartbeat_interval.map(|d| d.as_millis() as u32);
         let request = OpenControlChannelReq {
             client_details: Some(link.client_details(inner.token.as_ref())),
@@ -117,13 +116,11 @@ impl Channel {
                 heartbeat_timeout_ms: 0,
             }),
         };
+        let mut io = link.open_with(None, &request.into()).await?;
         let mut buf = BytesMut::new();
-        let answer = tokio::time::timeout(timeout, async {
-            write_frame(&mut io, &request.into()).await?;
-            read_frame(&mut io, &mut buf).await
-        })
-        .await
-        .map_err(|_| Error::timeout("opening the control channel", timeout))??;
+        let answer = tokio::time::timeout(timeout, read_frame(&mut io, &mut buf))
+            .await
+            .map_err(|_| Error::timeout("opening the control channel", timeout))??;
         let ok = match answer.payload {
             Some(Payload::OpenControlChannelRsp(rsp)) => match rsp.payload {
                 Some(open_control_channel_rsp::Payload::Ok(ok)) => ok,

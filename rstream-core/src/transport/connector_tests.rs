@@ -326,7 +326,7 @@ async fn server_sees_alpn_and_sni() {
     let connector = Connector::new(&trusting(&pki), None, alpn()).unwrap();
 
     let mut conn = connector
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
         .unwrap();
     assert_eq!(conn.get_ref().1.alpn_protocol(), Some(ALPN_RSTRM));
@@ -335,6 +335,38 @@ async fn server_sees_alpn_and_sni() {
     assert_eq!(seen.sni.as_deref(), Some("localhost"));
     assert_eq!(seen.alpn.as_deref(), Some(ALPN_RSTRM));
     assert!(seen.client_cert.is_none());
+}
+
+#[tokio::test]
+async fn first_bytes_arrive_after_the_handshake_whatever_their_size() {
+    let pki = Pki::new();
+    let mut server = TestServer::start(pki.server_config(ClientAuth::None, &[ALPN_RSTRM])).await;
+    let connector = Connector::new(&trusting(&pki), None, alpn()).unwrap();
+
+    // A frame-sized start, sent with the handshake: the server echoes it
+    // after its greeting without the client writing anything more.
+    let mut conn = connector
+        .connect("localhost", server.addr.port(), None, b"ping")
+        .await
+        .unwrap();
+    let mut got = [0u8; 9];
+    conn.read_exact(&mut got).await.unwrap();
+    assert_eq!(&got, b"helloping");
+    server.next_seen().await;
+
+    // More than rustls holds before the handshake (64 KiB): the part over
+    // the limit is written once the handshake is done, all of it in order.
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    let mut conn = connector
+        .connect("localhost", server.addr.port(), None, &big)
+        .await
+        .unwrap();
+    let mut greeting = [0u8; 5];
+    conn.read_exact(&mut greeting).await.unwrap();
+    assert_eq!(&greeting, b"hello");
+    let mut echoed = vec![0u8; big.len()];
+    conn.read_exact(&mut echoed).await.unwrap();
+    assert!(echoed == big, "the echoed bytes differ from those sent");
 }
 
 #[tokio::test]
@@ -349,7 +381,7 @@ async fn server_name_override_and_connect_to() {
 
     // The host does not resolve; the address override is what gets dialled.
     let mut conn = connector
-        .connect("engine.invalid", 443, Some(server.addr))
+        .connect("engine.invalid", 443, Some(server.addr), &[])
         .await
         .unwrap();
     exchange(&mut conn).await;
@@ -357,7 +389,7 @@ async fn server_name_override_and_connect_to() {
 
     // An explicit name wins over the settings' override.
     let mut conn = connector
-        .connect_with_name("localhost", server.addr.port(), "localhost", None)
+        .connect_with_name("localhost", server.addr.port(), "localhost", None, &[])
         .await
         .unwrap();
     exchange(&mut conn).await;
@@ -365,7 +397,7 @@ async fn server_name_override_and_connect_to() {
 
     // A name the certificate does not cover is refused, and the error says so.
     let err = connector
-        .connect_with_name("localhost", server.addr.port(), "other.test", None)
+        .connect_with_name("localhost", server.addr.port(), "other.test", None, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TlsRejected(_)), "{err}");
@@ -398,7 +430,7 @@ async fn client_certificate_from_files_and_inline_pem() {
         };
         let connector = Connector::new(&settings, None, alpn()).unwrap();
         let mut conn = connector
-            .connect("localhost", server.addr.port(), None)
+            .connect("localhost", server.addr.port(), None, &[])
             .await
             .unwrap();
         exchange(&mut conn).await;
@@ -414,7 +446,7 @@ async fn client_certificate_from_files_and_inline_pem() {
     // whether it surfaces during the handshake or on the first read.
     let connector = Connector::new(&trusting(&pki), None, alpn()).unwrap();
     match connector
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
     {
         Err(err) => assert!(matches!(err, Error::Tls(_)), "{err}"),
@@ -433,7 +465,7 @@ async fn unknown_ca_fails_and_ca_file_is_added_to_system_roots() {
     // System roots only: our test CA is unknown.
     let system_only = Connector::new(&TlsSettings::default(), None, alpn()).unwrap();
     let err = system_only
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
         .unwrap_err();
     assert!(matches!(err, Error::TlsRejected(_)), "{err}");
@@ -452,7 +484,7 @@ async fn unknown_ca_fails_and_ca_file_is_added_to_system_roots() {
     };
     let with_ca = Connector::new(&settings, None, alpn()).unwrap();
     let mut conn = with_ca
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
         .unwrap();
     exchange(&mut conn).await;
@@ -476,7 +508,7 @@ async fn insecure_mode_only_when_asked() {
     let strict = Connector::new(&TlsSettings::default(), None, alpn()).unwrap();
     assert!(
         strict
-            .connect("localhost", server.addr.port(), None)
+            .connect("localhost", server.addr.port(), None, &[])
             .await
             .is_err()
     );
@@ -488,7 +520,7 @@ async fn insecure_mode_only_when_asked() {
     let insecure = Connector::new(&settings, None, alpn()).unwrap();
     // Any name is accepted too.
     let mut conn = insecure
-        .connect_with_name("localhost", server.addr.port(), "whatever.test", None)
+        .connect_with_name("localhost", server.addr.port(), "whatever.test", None, &[])
         .await
         .unwrap();
     exchange(&mut conn).await;
@@ -510,7 +542,7 @@ async fn one_config_resumes_sessions() {
     ));
 
     let mut first = connector
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
         .unwrap();
     // Reading lets the client take in the session tickets sent after the handshake.
@@ -520,7 +552,7 @@ async fn one_config_resumes_sessions() {
         Some(rustls::HandshakeKind::Full)
     );
     let mut second = clone
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
         .unwrap();
     exchange(&mut second).await;
@@ -546,7 +578,7 @@ async fn connect_proxy_carries_the_handshake() {
     let connector = Connector::new(&trusting(&pki), Some(settings), alpn()).unwrap();
 
     let mut conn = connector
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
         .unwrap();
     assert!(!conn.get_ref().0.is_proxy_tls());
@@ -585,7 +617,7 @@ async fn https_proxy_carries_the_handshake() {
     let connector = Connector::new(&trusting(&pki), Some(settings), alpn()).unwrap();
 
     let mut conn = connector
-        .connect("localhost", server.addr.port(), None)
+        .connect("localhost", server.addr.port(), None, &[])
         .await
         .unwrap();
     assert!(conn.get_ref().0.is_proxy_tls());
@@ -607,7 +639,10 @@ async fn proxy_refusals_are_explained() {
         let mut proxy = TestProxy::start(ProxyAnswer::Refuse(status), None).await;
         let settings = ProxySettings::new(proxy.url("http"));
         let connector = Connector::new(&trusting(&pki), Some(settings), alpn()).unwrap();
-        let err = connector.connect("localhost", 443, None).await.unwrap_err();
+        let err = connector
+            .connect("localhost", 443, None, &[])
+            .await
+            .unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, Error::Config(_)), "{text}");
         assert!(
@@ -637,7 +672,7 @@ async fn connect_timeout_bounds_a_silent_server() {
         .unwrap()
         .with_connect_timeout(Duration::from_millis(200));
     let err = connector
-        .connect("localhost", addr.port(), Some(addr))
+        .connect("localhost", addr.port(), Some(addr), &[])
         .await
         .unwrap_err();
     assert!(err.is_timeout(), "{err}");
@@ -647,7 +682,10 @@ async fn connect_timeout_bounds_a_silent_server() {
     let connector = Connector::new(&settings, Some(proxy), alpn())
         .unwrap()
         .with_connect_timeout(Duration::from_millis(200));
-    let err = connector.connect("localhost", 443, None).await.unwrap_err();
+    let err = connector
+        .connect("localhost", 443, None, &[])
+        .await
+        .unwrap_err();
     assert!(err.is_timeout(), "{err}");
     holder.abort();
 }
