@@ -769,7 +769,10 @@ impl Bench {
             println!("python: skipped (no --python given)");
             return Ok(());
         };
-        println!("python: new_stream, official Python SDK (ASGI helper) vs Rust");
+        println!(
+            "python: new_stream, Rust vs the official Python SDK (ASGI helper); {} alternating pairs",
+            self.opts.pairs()
+        );
         let script = self.dir.join("asgi_app.py");
         std::fs::write(&script, PYTHON_APP)?;
         self.counter += 1;
@@ -786,39 +789,38 @@ impl Bench {
         .map(|(k, v)| (k.to_owned(), v));
         let args = [path_str(&script)?.to_owned()];
         let close = self.spec(CONNECTIONS, true, false);
-        let server = self.spawn_server(&python, &args, &envs).await?;
-        let target = self.edge_target(&server.ready);
-        let py = self.measure(&server, &target, close).await;
-        self.log("Python SDK ASGI, Connection: close", &py);
-        server.stop().await;
-
-        let (server, target) = self.spawn_tunnel("tunnel", true).await?;
-        let rs = self.measure(&server, &target, close).await;
-        self.log("Rust tunnel, Connection: close", &rs);
-        server.stop().await;
-        let (a, b) = (rs.outcome.rate(), py.outcome.rate());
-        self.row(
+        let python_side = self.spawn_server(&python, &args, &envs).await?;
+        let python_target = self.edge_target(&python_side.ready);
+        let (rust, rust_target) = self.spawn_tunnel("tunnel", true).await?;
+        let (r, p) = ("rust tunnel", "python sdk asgi");
+        let rs = (&rust, &rust_target, r);
+        let ps = (&python_side, &python_target, p);
+        let flat = self.pairs("Connection: close", rs, ps, close).await;
+        // Python serves on one core at most; its CPU per request, at the
+        // same offered load as Rust's, says what the throughput ratio would
+        // be if the engine and the load generator did not share the machine.
+        let (last_r, last_p) = flat.last().ok_or("no pairs")?;
+        let paced = self
+            .pairs("close, paced", rs, ps, Self::paced(close, last_r, last_p))
+            .await;
+        rust.stop().await;
+        python_side.stop().await;
+        self.paired_row(
             "new_stream_python",
             "throughput",
             "req/s",
-            "rust tunnel",
-            a,
-            "python sdk asgi",
-            b,
+            (r, p),
+            &flat,
+            |m| m.outcome.rate(),
             Goal::RatioAtLeast(20.0),
         );
-        // Python serves on one core at most; its CPU per request says what
-        // the throughput ratio would be if the engine and the load generator
-        // did not share the machine.
-        let (a, b) = (rs.cpu_us_per_req, py.cpu_us_per_req);
-        self.row(
+        self.paired_row(
             "app_cpu_python",
             "server CPU",
             "us/req",
-            "rust tunnel",
-            a,
-            "python sdk asgi",
-            b,
+            (r, p),
+            &paced,
+            |m| m.cpu_us_per_req,
             Goal::RatioAtMost(0.05),
         );
         Ok(())
