@@ -266,6 +266,12 @@ fn serve_stream<H>(
     actix_rt::spawn(
         async move {
             let _open = open;
+            let mut stream = stream;
+            // The stream was opened on the tunnel's runtime: its I/O events
+            // are this worker's from now on, as actix's own sockets are.
+            if let Err(err) = stream.move_to_current_runtime() {
+                tracing::debug!(error = %err, "stream stays on the tunnel's I/O driver");
+            }
             let timeout = (!detect_timeout.is_zero()).then_some(detect_timeout);
             let Some((io, protocol)) = TunnelIo::detect(stream, timeout).await else {
                 tracing::debug!("stream closed before a request");

@@ -271,6 +271,11 @@ impl Connection {
     pub fn info(&self) -> &StreamInfo {
         self.stream.info()
     }
+
+    /// [`TunnelStream::move_to_current_runtime`], for the guarded stream.
+    pub fn move_to_current_runtime(&mut self) -> io::Result<()> {
+        self.stream.move_to_current_runtime()
+    }
 }
 
 impl AsyncRead for Connection {

@@ -61,6 +61,20 @@ impl TunnelStream {
     pub fn source_ip(&self) -> Option<IpAddr> {
         self.info.source_ip
     }
+
+    /// Hands the stream's socket to the I/O driver of the Tokio runtime
+    /// this is called on.
+    ///
+    /// A stream's socket is registered with the runtime that opened it (the
+    /// one running the tunnel). A server that serves streams on threads with
+    /// runtimes of their own, as actix-web's workers are, calls this on the
+    /// worker first: its reads and writes are then woken by the worker's own
+    /// driver instead of through another thread. Nothing read or buffered is
+    /// lost. Fails, leaving the stream as it was, outside a Tokio runtime or
+    /// when the operating system refuses to duplicate or register the socket.
+    pub fn move_to_current_runtime(&mut self) -> io::Result<()> {
+        self.io.get_mut().0.move_to_current_runtime()
+    }
 }
 
 impl AsyncRead for TunnelStream {

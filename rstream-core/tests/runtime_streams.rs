@@ -1,6 +1,7 @@
 //! Accepted streams against the local engine: both zero-RTT modes,
 //! coalesced handshake bytes, redirects, source addresses, refusals, load,
-//! and streams outliving their control channel.
+//! streams outliving their control channel, and streams moved to another
+//! runtime outliving the one that opened them.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -205,4 +206,105 @@ async fn streams_as_a_futures_stream() {
         guard(streams.next()).await.is_none(),
         "the stream ends with the tunnel"
     );
+}
+
+/// Opens a tunnel on a runtime of its own (`opener`), accepts `count`
+/// streams there and hands them over; the edge ends stay here.
+async fn streams_opened_on(
+    engine: &LocalEngine,
+    opener: &tokio::runtime::Runtime,
+    count: usize,
+) -> (
+    Vec<tokio::io::DuplexStream>,
+    Vec<rstream_core::TunnelStream>,
+) {
+    let client = client(engine);
+    let (tunnel_tx, tunnel_rx) = tokio::sync::oneshot::channel();
+    let (streams_tx, mut streams_rx) = tokio::sync::mpsc::unbounded_channel();
+    opener.spawn(async move {
+        let control = client.connect().await.unwrap();
+        let tunnel = control.create_tunnel(TunnelOptions::new()).await.unwrap();
+        tunnel_tx.send(tunnel.id()).unwrap();
+        while let Ok(Some(stream)) = tunnel.accept().await {
+            let _ = streams_tx.send(stream);
+        }
+        drop(control);
+    });
+    let id = guard(tunnel_rx).await.unwrap();
+    let mut edges = Vec::new();
+    let mut streams = Vec::new();
+    for _ in 0..count {
+        edges.push(
+            guard(engine.open_stream(&id, "127.0.0.1".parse().unwrap()))
+                .await
+                .unwrap(),
+        );
+        streams.push(guard(streams_rx.recv()).await.unwrap());
+    }
+    (edges, streams)
+}
+
+#[tokio::test]
+async fn a_stream_moved_to_another_runtime_outlives_the_one_that_opened_it() {
+    let engine = engine().await;
+    let opener = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (mut edges, mut streams) = streams_opened_on(&engine, &opener, 2).await;
+    let (kept, mut moved) = (streams.pop().unwrap(), streams.pop().unwrap());
+    for edge in &mut edges {
+        edge.write_all(b"before").await.unwrap();
+    }
+
+    // Outside any runtime the move is refused and the stream is unchanged.
+    let mut moved = std::thread::spawn(move || {
+        let err = moved.move_to_current_runtime().unwrap_err();
+        assert!(err.to_string().contains("Tokio runtime"), "{err}");
+        moved
+    })
+    .join()
+    .unwrap();
+
+    // A worker thread with its own runtime takes one stream over; then the
+    // runtime that opened both goes away.
+    let (go_tx, go_rx) = tokio::sync::oneshot::channel::<()>();
+    let worker = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            moved.move_to_current_runtime().unwrap();
+            let mut buf = [0u8; 6];
+            moved.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"before");
+            go_rx.await.unwrap();
+            let mut buf = [0u8; 5];
+            moved.read_exact(&mut buf).await.unwrap();
+            assert_eq!(&buf, b"after");
+            moved.write_all(b"answer").await.unwrap();
+            moved.flush().await.unwrap();
+            moved
+        })
+    });
+    opener.shutdown_background();
+    for edge in &mut edges {
+        edge.write_all(b"after").await.unwrap();
+    }
+    go_tx.send(()).unwrap();
+    let moved = tokio::task::spawn_blocking(move || worker.join().unwrap())
+        .await
+        .unwrap();
+    let mut answer = [0u8; 6];
+    guard(edges[0].read_exact(&mut answer)).await.unwrap();
+    assert_eq!(&answer, b"answer");
+    drop(moved);
+
+    // The stream left on the opener's I/O driver fails once it is gone:
+    // what the move is for.
+    let mut kept = kept;
+    let mut buf = [0u8; 16];
+    assert!(guard(kept.read(&mut buf)).await.is_err());
 }

@@ -37,6 +37,42 @@ impl ProxiedStream {
     }
 }
 
+impl ProxiedStream {
+    /// Registers the TCP connection underneath with the reactor of the
+    /// runtime this runs on (see `TunnelStream::move_to_current_runtime`).
+    /// On error nothing has changed.
+    pub(crate) fn move_to_current_runtime(&mut self) -> io::Result<()> {
+        let tcp = match self {
+            ProxiedStream::Tcp(s) => s,
+            ProxiedStream::ProxyTls(s) => s.get_mut().0,
+        };
+        move_tcp(tcp)
+    }
+}
+
+/// Replaces `tcp` by a duplicate of its socket registered with the current
+/// runtime's reactor; dropping the old one deregisters it from its own. The
+/// socket (and what the kernel buffers) is the same, and readiness is
+/// reported afresh by the new registration.
+fn move_tcp(tcp: &mut TcpStream) -> io::Result<()> {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return Err(io::Error::other(
+            "moving a stream to the current runtime needs a Tokio runtime",
+        ));
+    }
+    #[cfg(unix)]
+    let dup = std::os::fd::AsFd::as_fd(&*tcp).try_clone_to_owned()?;
+    #[cfg(windows)]
+    let dup = std::os::windows::io::AsSocket::as_socket(&*tcp).try_clone_to_owned()?;
+    let dup = std::net::TcpStream::from(dup);
+    // Non-blocking mode belongs to the socket on Unix, not to one handle.
+    #[cfg(windows)]
+    dup.set_nonblocking(true)?;
+    let moved = TcpStream::from_std(dup)?;
+    *tcp = moved;
+    Ok(())
+}
+
 impl AsyncRead for ProxiedStream {
     fn poll_read(
         self: Pin<&mut Self>,
